@@ -1,0 +1,1 @@
+/* counters.c: placeholder until the module lands. */

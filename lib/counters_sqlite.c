@@ -1,0 +1,1 @@
+/* counters_sqlite.c: placeholder */

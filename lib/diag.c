@@ -1,0 +1,49 @@
+/* diag.c: collected "file:line:column: message" diagnostics. */
+#include "diag.h"
+
+#include <stdarg.h>
+
+#include "alloc.h"
+#include "buf.h"
+
+void diags_init(struct diags *d)
+{
+    d->msgs = NULL;
+    d->n = d->cap = 0;
+}
+
+void diags_free(struct diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        mem_free(d->msgs[i]);
+    mem_free(d->msgs);
+    diags_init(d);
+}
+
+void diag_at(struct diags *d, const char *file, int line, int col, const char *fmt, ...)
+{
+    struct buf b;
+    va_list ap;
+    buf_init(&b);
+    buf_puts(&b, file);
+    if (line > 0)
+        buf_printf(&b, ":%d", line);
+    if (line > 0 && col > 0)
+        buf_printf(&b, ":%d", col);
+    buf_puts(&b, ": ");
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 8;
+        d->msgs = mem_grow(d->msgs, d->cap, sizeof *d->msgs);
+    }
+    d->msgs[d->n++] = buf_detach(&b);
+    buf_free(&b);
+}
+
+void diags_print(const struct diags *d, FILE *out)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(out, "%s\n", d->msgs[i]);
+}

@@ -1,0 +1,21 @@
+/* diag.h: a list of user-facing diagnostics "file:line:column: message",
+ * collected while loading configuration and rules so that an operator sees
+ * every error of a file at once, not one per run. */
+#ifndef POSTERN_DIAG_H
+#define POSTERN_DIAG_H
+#include <stddef.h>
+#include <stdio.h>
+
+struct diags {
+    char **msgs;
+    size_t n, cap;
+};
+
+void diags_init(struct diags *d);
+void diags_free(struct diags *d);
+/* line/col are 1-based; line 0 omits the position, col 0 omits the column. */
+void diag_at(struct diags *d, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void diags_print(const struct diags *d, FILE *out);
+
+#endif

@@ -1,0 +1,301 @@
+/* ydoc.c: libyaml event stream -> position-carrying node tree (ydoc.h). */
+#include "ydoc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "alloc.h"
+#include "buf.h"
+
+#define YDOC_MAX_DEPTH 64
+#define YDOC_MAX_BYTES (64u << 20)
+
+static struct ynode *ynode_new(enum ykind k, const yaml_mark_t *m)
+{
+    struct ynode *n = mem_alloc(sizeof *n);
+    n->kind = k;
+    n->line = (int)m->line + 1;
+    n->col = (int)m->column + 1;
+    return n;
+}
+
+static void ynode_free(struct ynode *n)
+{
+    if (n == NULL)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        ynode_free(n->items[i]);
+        if (n->keys)
+            ynode_free(n->keys[i]);
+    }
+    mem_free(n->items);
+    mem_free(n->keys);
+    mem_free(n->str);
+    mem_free(n);
+}
+
+/* Builder state: a stack of open collections; a map slot waits for its value. */
+struct ybuild {
+    struct ynode *stack[YDOC_MAX_DEPTH];
+    struct ynode *pending_key[YDOC_MAX_DEPTH];
+    int depth;
+    struct ynode *root;
+};
+
+static bool ybuild_add(struct ybuild *b, struct ynode *n, const char *file, struct diags *d)
+{
+    if (b->depth == 0) {
+        b->root = n;
+        return true;
+    }
+    struct ynode *top = b->stack[b->depth - 1];
+    if (top->kind == Y_SEQ) {
+        top->items = mem_grow(top->items, top->n + 1, sizeof *top->items);
+        top->items[top->n++] = n;
+        return true;
+    }
+    struct ynode *key = b->pending_key[b->depth - 1];
+    if (key == NULL) {
+        if (n->kind != Y_SCALAR) {
+            diag_at(d, file, n->line, n->col, "expected a scalar mapping key, found %s",
+                    ynode_kind_name(n));
+            ynode_free(n);
+            return false;
+        }
+        for (size_t i = 0; i < top->n; i++)
+            if (strcmp(top->keys[i]->str, n->str) == 0) {
+                diag_at(d, file, n->line, n->col, "duplicate key \"%s\" (first at line %d)",
+                        n->str, top->keys[i]->line);
+                ynode_free(n);
+                return false;
+            }
+        b->pending_key[b->depth - 1] = n;
+        return true;
+    }
+    top->keys = mem_grow(top->keys, top->n + 1, sizeof *top->keys);
+    top->items = mem_grow(top->items, top->n + 1, sizeof *top->items);
+    top->keys[top->n] = key;
+    top->items[top->n++] = n;
+    b->pending_key[b->depth - 1] = NULL;
+    return true;
+}
+
+/* After an error: every open collection is linked under the root, only
+ * the keys still waiting for a value are not. */
+static void ybuild_free(struct ybuild *b)
+{
+    for (int i = 0; i < b->depth; i++)
+        ynode_free(b->pending_key[i]);
+    ynode_free(b->root);
+}
+
+static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
+{
+    struct ybuild b;
+    yaml_event_t ev;
+    int docs = 0;
+    bool ok = true, done = false;
+
+    memset(&b, 0, sizeof b);
+    while (ok && !done) {
+        if (!yaml_parser_parse(p, &ev)) {
+            diag_at(d, doc->file, (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1,
+                    "invalid YAML: %s%s%s", p->problem ? p->problem : "syntax error",
+                    p->context ? " " : "", p->context ? p->context : "");
+            ok = false;
+            break;
+        }
+        const yaml_mark_t *m = &ev.start_mark;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                diag_at(d, doc->file, (int)m->line + 1, (int)m->column + 1,
+                        "expected one YAML document per file, found a second one");
+                ok = false;
+            }
+            break;
+        case YAML_ALIAS_EVENT:
+            diag_at(d, doc->file, (int)m->line + 1, (int)m->column + 1,
+                    "YAML aliases (*%s) are not supported in postern files",
+                    (const char *)ev.data.alias.anchor);
+            ok = false;
+            break;
+        case YAML_SCALAR_EVENT: {
+            if (ev.data.scalar.anchor) {
+                diag_at(d, doc->file, (int)m->line + 1, (int)m->column + 1,
+                        "YAML anchors (&%s) are not supported in postern files",
+                        (const char *)ev.data.scalar.anchor);
+                ok = false;
+                break;
+            }
+            struct ynode *n = ynode_new(Y_SCALAR, m);
+            n->len = ev.data.scalar.length;
+            n->str = mem_strndup((const char *)ev.data.scalar.value, n->len);
+            n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            ok = ybuild_add(&b, n, doc->file, d);
+            break;
+        }
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+            const yaml_char_t *anchor = ev.type == YAML_SEQUENCE_START_EVENT
+                                            ? ev.data.sequence_start.anchor
+                                            : ev.data.mapping_start.anchor;
+            if (anchor) {
+                diag_at(d, doc->file, (int)m->line + 1, (int)m->column + 1,
+                        "YAML anchors (&%s) are not supported in postern files",
+                        (const char *)anchor);
+                ok = false;
+                break;
+            }
+            if (b.depth == YDOC_MAX_DEPTH) {
+                diag_at(d, doc->file, (int)m->line + 1, (int)m->column + 1,
+                        "nesting deeper than %d levels", YDOC_MAX_DEPTH);
+                ok = false;
+                break;
+            }
+            struct ynode *n = ynode_new(ev.type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP, m);
+            ok = ybuild_add(&b, n, doc->file, d);
+            if (ok) {
+                b.pending_key[b.depth] = NULL;
+                b.stack[b.depth++] = n;
+            }
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            b.depth--;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    if (!ok) {
+        ybuild_free(&b);
+        return false;
+    }
+    doc->root = b.root;
+    return true;
+}
+
+bool ydoc_load_buffer(struct ydoc *doc, const char *name, const char *text, size_t len,
+                      struct diags *d)
+{
+    yaml_parser_t p;
+    doc->file = mem_strdup(name);
+    doc->root = NULL;
+    if (!yaml_parser_initialize(&p)) {
+        diag_at(d, name, 0, 0, "cannot initialise the YAML parser");
+        return false;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    bool ok = ydoc_parse(doc, &p, d);
+    yaml_parser_delete(&p);
+    return ok;
+}
+
+bool ydoc_load_file(struct ydoc *doc, const char *path, struct diags *d)
+{
+    FILE *f = fopen(path, "rb");
+    struct buf b;
+    char chunk[65536];
+    size_t n;
+
+    doc->file = NULL;
+    doc->root = NULL;
+    if (f == NULL) {
+        diag_at(d, path, 0, 0, "cannot open: %s", strerror(errno));
+        doc->file = mem_strdup(path);
+        return false;
+    }
+    buf_init(&b);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        buf_add(&b, chunk, n);
+        if (b.len > YDOC_MAX_BYTES) {
+            diag_at(d, path, 0, 0, "file larger than %u bytes", YDOC_MAX_BYTES);
+            fclose(f);
+            buf_free(&b);
+            doc->file = mem_strdup(path);
+            return false;
+        }
+    }
+    if (ferror(f)) {
+        diag_at(d, path, 0, 0, "cannot read: %s", strerror(errno));
+        fclose(f);
+        buf_free(&b);
+        doc->file = mem_strdup(path);
+        return false;
+    }
+    fclose(f);
+    bool ok = ydoc_load_buffer(doc, path, b.data, b.len, d);
+    buf_free(&b);
+    return ok;
+}
+
+void ydoc_free(struct ydoc *doc)
+{
+    ynode_free(doc->root);
+    mem_free(doc->file);
+    doc->root = NULL;
+    doc->file = NULL;
+}
+
+const struct ynode *ynode_get(const struct ynode *map, const char *key)
+{
+    if (map == NULL || map->kind != Y_MAP)
+        return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (strcmp(map->keys[i]->str, key) == 0)
+            return map->items[i];
+    return NULL;
+}
+
+const char *ynode_kind_name(const struct ynode *n)
+{
+    if (n == NULL)
+        return "nothing";
+    switch (n->kind) {
+    case Y_SCALAR:
+        return "a scalar";
+    case Y_SEQ:
+        return "a list";
+    case Y_MAP:
+        return "a mapping";
+    }
+    return "?";
+}
+
+const char *ynode_repr(const struct ynode *n, char *out, size_t size)
+{
+    if (n == NULL || n->kind != Y_SCALAR) {
+        snprintf(out, size, "%s", ynode_kind_name(n));
+        return out;
+    }
+    if (n->len == 0 && n->plain) {
+        snprintf(out, size, "an empty value");
+        return out;
+    }
+    struct buf b;
+    buf_init(&b);
+    buf_putc(&b, '"');
+    for (size_t i = 0; i < n->len && i < 40; i++) {
+        unsigned char c = (unsigned char)n->str[i];
+        if (c == '"' || c == '\\')
+            buf_printf(&b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            buf_printf(&b, "\\x%02x", c);
+        else
+            buf_putc(&b, (char)c);
+    }
+    if (n->len > 40)
+        buf_puts(&b, "...");
+    buf_putc(&b, '"');
+    snprintf(out, size, "%s", b.data);
+    buf_free(&b);
+    return out;
+}
