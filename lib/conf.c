@@ -1,1 +1,359 @@
-/* conf.c: placeholder until the module lands. */
+/* conf.c: postern.yaml through a declarative key table (conf.h). */
+#include "conf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "grammar.h"
+#include "ptime.h"
+#include "ydoc.h"
+
+#define OFF(f) offsetof(struct postern_conf, f)
+
+static const char *const on_error_words[] = { "dunno", "defer", NULL };
+static const char *const milter_on_error_words[] = { "tempfail", "accept", NULL };
+static const char *const log_level_words[] = { "debug", "info", "notice", "warning", "error", NULL };
+
+const struct conf_key conf_table[] = {
+    { "rules", CONF_PATH, OFF(rules), POSTERN_SYSCONFDIR "/rules.d", 0, 0, NULL,
+      "directory of tenant rule files (*.yaml)" },
+    { "state_dir", CONF_PATH, OFF(state_dir), POSTERN_STATEDIR, 0, 0, NULL,
+      "SQLite files: one per daemon; posternctl reads both" },
+    { "timezone", CONF_TIMEZONE, OFF(timezone), "UTC", 0, 0, NULL,
+      "time zone of the calendar windows of quotas" },
+    { "user", CONF_STRING, OFF(user), "postern", 0, 0, NULL,
+      "user the daemons run as after binding their sockets" },
+    { "log_level", CONF_ENUM, OFF(log_level), "info", 0, 0, log_level_words,
+      "lowest level logged" },
+    { "policyd.listen", CONF_ENDPOINTS, OFF(policyd.listen),
+      "unix:/var/spool/postfix/private/postern-policy", 0, 0, NULL,
+      "sockets of postern-policyd: unix:/path or inet:host:port, one or a list" },
+    { "policyd.on_error", CONF_ENUM, OFF(policyd.on_error), "dunno", 0, 0, on_error_words,
+      "answer when the store fails: dunno (let Postfix decide) or defer (4xx)" },
+    { "policyd.pid_file", CONF_PATH, OFF(policyd.pid_file), "/run/postern/policyd.pid", 0, 0, NULL,
+      "pid file of postern-policyd" },
+    { "policyd.idle_timeout", CONF_DURATION, OFF(policyd.idle_timeout_ms), "300s", 1000, 3600000, NULL,
+      "close a policy connection idle this long (Postfix: smtpd_policy_service_timeout)" },
+    { "policyd.max_connections", CONF_UINT, OFF(policyd.max_connections), "1000", 1, 100000, NULL,
+      "connections served at once" },
+    { "policyd.max_request_bytes", CONF_UINT, OFF(policyd.max_request_bytes), "65536", 1024, 1048576, NULL,
+      "largest policy request accepted" },
+    { "milter.listen", CONF_ENDPOINT, OFF(milter.listen), "unix:/var/spool/postfix/private/postern-milter", 0,
+      0, NULL, "socket of postern-milter" },
+    { "milter.on_error", CONF_ENUM, OFF(milter.on_error), "tempfail", 0, 0, milter_on_error_words,
+      "answer on an internal error" },
+    { "milter.authserv_id", CONF_STRING, OFF(milter.authserv_id), "localhost", 0, 0, NULL,
+      "authserv-id of our Authentication-Results headers" },
+    { "milter.pid_file", CONF_PATH, OFF(milter.pid_file), "/run/postern/milter.pid", 0, 0, NULL,
+      "pid file of postern-milter" },
+    { "clamd", CONF_ENDPOINT, OFF(clamd), "unix:/run/clamav/clamd.ctl", 0, 0, NULL, "clamd socket" },
+    { "spamd", CONF_ENDPOINT, OFF(spamd), "inet:127.0.0.1:783", 0, 0, NULL, "spamd socket" },
+};
+const size_t conf_table_size = sizeof conf_table / sizeof conf_table[0];
+
+bool conf_endpoint_valid(const char *s, char *err, size_t errsize)
+{
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/' || strlen(s) - 5 >= 108) {
+            snprintf(err, errsize, "expected unix:/absolute/path (at most 107 characters), found \"%s\"", s);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(s, "inet:", 5) == 0) {
+        const char *colon = strrchr(s + 5, ':');
+        uint64_t port;
+        char perr[GRAM_ERR_MAX];
+        if (colon == NULL || colon == s + 5 || !gram_uint(colon + 1, 65535, &port, perr, sizeof perr) ||
+            port == 0) {
+            snprintf(err, errsize, "expected inet:host:port (port 1-65535), found \"%s\"", s);
+            return false;
+        }
+        return true;
+    }
+    snprintf(err, errsize, "expected unix:/path or inet:host:port, found \"%s\"", s);
+    return false;
+}
+
+/* Parse one scalar value for key k into the struct; err on failure. */
+static bool conf_set(struct postern_conf *c, const struct conf_key *k, const char *s, char *err, size_t errsize)
+{
+    char *base = (char *)c + k->offset;
+    switch (k->type) {
+    case CONF_STRING:
+        if (*s == '\0') {
+            snprintf(err, errsize, "expected a non-empty value");
+            return false;
+        }
+        mem_free(*(char **)base);
+        *(char **)base = mem_strdup(s);
+        return true;
+    case CONF_PATH:
+        if (s[0] != '/') {
+            snprintf(err, errsize, "expected an absolute path, found \"%s\"", s);
+            return false;
+        }
+        mem_free(*(char **)base);
+        *(char **)base = mem_strdup(s);
+        return true;
+    case CONF_TIMEZONE:
+        if (!tz_select(s)) {
+            snprintf(err, errsize, "expected a time zone like UTC or Europe/Paris, found \"%s\"", s);
+            return false;
+        }
+        mem_free(*(char **)base);
+        *(char **)base = mem_strdup(s);
+        return true;
+    case CONF_UINT:
+    case CONF_DURATION: {
+        uint64_t v;
+        bool ok = k->type == CONF_UINT ? gram_uint(s, UINT64_MAX, &v, err, errsize)
+                                       : gram_duration(s, &v, err, errsize);
+        if (!ok)
+            return false;
+        if (v < k->min || v > k->max) {
+            if (k->type == CONF_UINT)
+                snprintf(err, errsize, "expected a number from %" PRIu64 " to %" PRIu64 ", found \"%s\"", k->min,
+                         k->max, s);
+            else
+                snprintf(err, errsize, "expected a duration from %" PRIu64 "ms to %" PRIu64 "ms, found \"%s\"",
+                         k->min, k->max, s);
+            return false;
+        }
+        *(uint64_t *)base = v;
+        return true;
+    }
+    case CONF_ENUM:
+        return gram_enum(s, k->words, (int *)base, err, errsize);
+    case CONF_BOOL:
+        return gram_bool(s, (bool *)base, err, errsize);
+    case CONF_ENDPOINT:
+        if (!conf_endpoint_valid(s, err, errsize))
+            return false;
+        mem_free(*(char **)base);
+        *(char **)base = mem_strdup(s);
+        return true;
+    case CONF_ENDPOINTS: {
+        struct conf_list *l = (struct conf_list *)base;
+        if (!conf_endpoint_valid(s, err, errsize))
+            return false;
+        l->v = mem_grow(l->v, l->n + 1, sizeof *l->v);
+        l->v[l->n++] = mem_strdup(s);
+        return true;
+    }
+    }
+    return false;
+}
+
+static void conf_list_clear(struct conf_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        mem_free(l->v[i]);
+    mem_free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+void conf_defaults(struct postern_conf *c)
+{
+    char err[GRAM_ERR_MAX];
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < conf_table_size; i++)
+        if (conf_table[i].def && conf_table[i].type != CONF_TIMEZONE)
+            conf_set(c, &conf_table[i], conf_table[i].def, err, sizeof err);
+    c->timezone = mem_strdup("UTC");
+}
+
+static const struct conf_key *conf_find(const char *path)
+{
+    for (size_t i = 0; i < conf_table_size; i++)
+        if (strcmp(conf_table[i].path, path) == 0)
+            return &conf_table[i];
+    return NULL;
+}
+
+/* Keys allowed under a section ("" for the top level), for error texts. */
+static void conf_section_keys(const char *section, char *out, size_t size)
+{
+    size_t sl = strlen(section), o = 0;
+    const char *last = NULL;
+    out[0] = '\0';
+    for (size_t i = 0; i < conf_table_size; i++) {
+        const char *p = conf_table[i].path;
+        if (sl && (strncmp(p, section, sl) != 0 || p[sl] != '.'))
+            continue;
+        const char *rest = sl ? p + sl + 1 : p;
+        size_t rl = strcspn(rest, ".");
+        if (last && strncmp(last, rest, rl) == 0 && last[rl] == '\0')
+            continue;
+        if (o + rl + 3 >= size)
+            break;
+        o += (size_t)snprintf(out + o, size - o, "%s%.*s", o ? ", " : "", (int)rl, rest);
+        last = rest;
+    }
+}
+
+static bool conf_is_section(const char *path)
+{
+    size_t l = strlen(path);
+    for (size_t i = 0; i < conf_table_size; i++)
+        if (strncmp(conf_table[i].path, path, l) == 0 && conf_table[i].path[l] == '.')
+            return true;
+    return false;
+}
+
+static void conf_walk(struct postern_conf *c, const struct ynode *map, const char *section, const char *file,
+                      struct diags *d)
+{
+    char found[64];
+    for (size_t i = 0; i < map->n; i++) {
+        const struct ynode *key = map->keys[i], *v = map->items[i];
+        char path[256], err[GRAM_ERR_MAX + 64];
+        snprintf(path, sizeof path, "%s%s%s", section, *section ? "." : "", key->str);
+        if (conf_is_section(path)) {
+            if (v->kind != Y_MAP)
+                diag_at(d, file, v->line, v->col, "%s: expected a mapping, found %s", path,
+                        ynode_repr(v, found, sizeof found));
+            else
+                conf_walk(c, v, path, file, d);
+            continue;
+        }
+        const struct conf_key *k = conf_find(path);
+        if (k == NULL) {
+            char keys[512];
+            conf_section_keys(section, keys, sizeof keys);
+            diag_at(d, file, key->line, key->col, "unknown key \"%s\"%s%s (expected one of: %s)", key->str,
+                    *section ? " in " : "", section, keys);
+            continue;
+        }
+        if (k->type == CONF_ENDPOINTS && v->kind == Y_SEQ) {
+            conf_list_clear((struct conf_list *)((char *)c + k->offset));
+            if (v->n == 0)
+                diag_at(d, file, v->line, v->col, "%s: expected at least one endpoint", path);
+            for (size_t j = 0; j < v->n; j++) {
+                const struct ynode *e = v->items[j];
+                if (e->kind != Y_SCALAR || strlen(e->str) != e->len)
+                    diag_at(d, file, e->line, e->col, "%s: expected an endpoint, found %s", path,
+                            ynode_repr(e, found, sizeof found));
+                else if (!conf_set(c, k, e->str, err, sizeof err))
+                    diag_at(d, file, e->line, e->col, "%s: %s", path, err);
+            }
+            continue;
+        }
+        if (v->kind != Y_SCALAR || strlen(v->str) != v->len) {
+            diag_at(d, file, v->line, v->col, "%s: expected a single value, found %s", path,
+                    ynode_repr(v, found, sizeof found));
+            continue;
+        }
+        if (k->type == CONF_ENDPOINTS)
+            conf_list_clear((struct conf_list *)((char *)c + k->offset));
+        if (!conf_set(c, k, v->str, err, sizeof err))
+            diag_at(d, file, v->line, v->col, "%s: %s", path, err);
+    }
+}
+
+bool conf_load(struct postern_conf *c, const char *path, struct diags *d)
+{
+    struct ydoc doc;
+    size_t before = d->n;
+    char found[64];
+
+    conf_defaults(c);
+    c->file = mem_strdup(path);
+    if (ydoc_load_file(&doc, path, d) && doc.root != NULL) {
+        if (doc.root->kind != Y_MAP)
+            diag_at(d, path, doc.root->line, doc.root->col, "expected a mapping of settings, found %s",
+                    ynode_repr(doc.root, found, sizeof found));
+        else
+            conf_walk(c, doc.root, "", path, d);
+    }
+    ydoc_free(&doc);
+    if (d->n != before) {
+        conf_free(c);
+        return false;
+    }
+    if (!tz_select(c->timezone)) {
+        diag_at(d, path, 0, 0, "timezone: unknown zone %s", c->timezone);
+        conf_free(c);
+        return false;
+    }
+    return true;
+}
+
+void conf_free(struct postern_conf *c)
+{
+    for (size_t i = 0; i < conf_table_size; i++) {
+        char *base = (char *)c + conf_table[i].offset;
+        switch (conf_table[i].type) {
+        case CONF_STRING:
+        case CONF_PATH:
+        case CONF_TIMEZONE:
+        case CONF_ENDPOINT:
+            mem_free(*(char **)base);
+            *(char **)base = NULL;
+            break;
+        case CONF_ENDPOINTS:
+            conf_list_clear((struct conf_list *)base);
+            break;
+        default:
+            break;
+        }
+    }
+    mem_free(c->file);
+    c->file = NULL;
+}
+
+void conf_print(const struct postern_conf *c, FILE *out)
+{
+    const char *sec = NULL;   /* current section: a prefix of a key path */
+    size_t secl = 0;
+    for (size_t i = 0; i < conf_table_size; i++) {
+        const struct conf_key *k = &conf_table[i];
+        const char *dot = strchr(k->path, '.');
+        const char *name = k->path;
+        if (dot) {
+            size_t sl = (size_t)(dot - k->path);
+            if (sec == NULL || secl != sl || strncmp(sec, k->path, sl) != 0) {
+                fprintf(out, "%.*s:\n", (int)sl, k->path);
+                sec = k->path;
+                secl = sl;
+            }
+            name = dot + 1;
+        } else {
+            sec = NULL;
+        }
+        const char *base = (const char *)c + k->offset;
+        fprintf(out, "%s%s: ", dot ? "  " : "", name);
+        switch (k->type) {
+        case CONF_STRING:
+        case CONF_PATH:
+        case CONF_TIMEZONE:
+        case CONF_ENDPOINT:
+            fprintf(out, "%s", *(char *const *)base ? *(char *const *)base : "~");
+            break;
+        case CONF_UINT:
+            fprintf(out, "%" PRIu64, *(const uint64_t *)base);
+            break;
+        case CONF_DURATION:
+            fprintf(out, "%" PRIu64 "ms", *(const uint64_t *)base);
+            break;
+        case CONF_ENUM:
+            fprintf(out, "%s", k->words[*(const int *)base]);
+            break;
+        case CONF_BOOL:
+            fprintf(out, "%s", *(const bool *)base ? "true" : "false");
+            break;
+        case CONF_ENDPOINTS: {
+            const struct conf_list *l = (const struct conf_list *)base;
+            fprintf(out, "[");
+            for (size_t j = 0; j < l->n; j++)
+                fprintf(out, "%s%s", j ? ", " : "", l->v[j]);
+            fprintf(out, "]");
+            break;
+        }
+        }
+        fprintf(out, "   # %s\n", k->help);
+    }
+}

@@ -1,1 +1,100 @@
-/* counters.h */
+/* counters.h: quota counters in calendar windows, behind a backend
+ * interface free of SQL (SQLite today: counters_sqlite.c; a Redis backend
+ * for counters shared across nodes can implement the same ops).
+ *
+ * A counter is (key, window unit).  Its value lives in the calendar window
+ * (ptime.h window_bounds(), in the zone chosen by tz_select()) that holds
+ * "now" according to the backend's clock; a new window starts at 0, and
+ * the window's end is the time the quota resets.  Values are uint64; an
+ * addition that would overflow counts as exceeding, it never wraps.
+ *
+ * A counters object belongs to one thread, like the store under it. */
+#ifndef POSTERN_COUNTERS_H
+#define POSTERN_COUNTERS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "buf.h"
+#include "ptime.h"
+
+/* The limit of a counter without limit: value + add can never exceed it,
+ * except by overflowing, which still fails. */
+#define COUNTER_NO_LIMIT UINT64_MAX
+
+struct counter_req {
+    const char *key;            /* e.g. "acme/acct/billing@acme.example/messages" */
+    enum window_unit unit;
+    uint64_t add;               /* 0 to only read */
+    uint64_t limit;             /* value + add <= limit is allowed */
+};
+
+struct counter_result {
+    uint64_t value;             /* in the current window, before this call (after
+                                 * the earlier reqs of the call on the same counter) */
+    uint64_t after;             /* value after the call: value + add when the adds
+                                 * were applied, else value */
+    uint64_t limit;             /* the req's limit */
+    bool exceeded;              /* value + add > limit (or overflows) */
+    time_t window_start;        /* the window [start, end) holding now */
+    time_t window_end;          /* = when the counter resets */
+};
+
+enum counters_status {
+    COUNTERS_OK = 0,            /* every req fits (and, if commit, was added) */
+    COUNTERS_EXCEEDED = 1,      /* some req exceeds: nothing was added */
+    COUNTERS_ERROR = -1,        /* backend failure: err set, nothing was added */
+};
+
+struct counters;
+
+struct counters_ops {
+    int (*check_add)(struct counters *c, const struct counter_req *reqs, size_t n,
+                     bool commit, struct counter_result *res, struct buf *err);
+    bool (*get)(struct counters *c, const char *key, enum window_unit unit, uint64_t *value,
+                time_t *window_start, time_t *window_end, struct buf *err);
+    void (*close)(struct counters *c);
+};
+
+/* The base of every backend's object (its first member). */
+struct counters {
+    const struct counters_ops *ops;
+};
+
+/* Check reqs[0..n) against their limits and, if every one fits and commit
+ * is true, add them all, atomically (one transaction: another handle or
+ * process never sees a part of it, and concurrent callers never both get
+ * the last unit of a quota).  commit = false only looks (RCPT-time checks).
+ * res[i] is filled for every req (also when some exceed).  Several reqs on
+ * the same counter see each other's adds, in order.  Returns an
+ * enum counters_status; on COUNTERS_ERROR err holds the reason. */
+int counters_check_add(struct counters *c, const struct counter_req *reqs, size_t n,
+                       bool commit, struct counter_result *res, struct buf *err);
+/* The current value of (key, unit) and its window.  False with err set. */
+bool counters_get(struct counters *c, const char *key, enum window_unit unit,
+                  uint64_t *value, time_t *window_start, time_t *window_end,
+                  struct buf *err);
+void counters_close(struct counters *c);
+
+/* Index of the first exceeded result, n when none. */
+size_t counters_first_exceeded(const struct counter_result *res, size_t n);
+/* Append " key/unit=value+add/limit" per req ("/-" for no limit) to out:
+ * the text of an audit record's counters field. */
+void counters_describe(const struct counter_req *reqs, const struct counter_result *res,
+                       size_t n, struct buf *out);
+
+/* For backends: does value + add fit under limit?  *after = value + add
+ * when it does (and no overflow), value otherwise. */
+bool counter_fits(uint64_t value, uint64_t add, uint64_t limit, uint64_t *after);
+/* For backends: false with err set when a req is malformed. */
+bool counters_reqs_valid(const struct counter_req *reqs, size_t n, struct buf *err);
+
+/* The SQLite backend, on an open store (which must outlive it and is not
+ * closed by counters_close).  clock gives "now" (tests inject one).
+ * Windows that ended more than a day ago are deleted about once an hour,
+ * inside a committing check_add. */
+struct store;
+struct counters *counters_sqlite_open(struct store *s, struct clock clock);
+
+#endif

@@ -1,0 +1,168 @@
+/* rules.c: the snapshot: loading a rules directory file by file, sorting,
+ * reference counting, and the effective settings of accounts. */
+#include "rules.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "rules_index.h"
+#include "rules_load.h"
+
+static int rules_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int rules_cmp_tenant(const void *a, const void *b)
+{
+    const struct tenant *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+static bool rules_is_rule_file(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".yaml") == 0;
+}
+
+struct rules *rules_load(const char *dir, struct diags *d, struct diags *warn)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *e;
+    char **files = NULL;
+    size_t n = 0, cap = 0;
+
+    if (dh == NULL) {
+        diag_at(d, dir, 0, 0, "cannot open the rules directory: %s", strerror(errno));
+        return NULL;
+    }
+    while ((e = readdir(dh)) != NULL) {
+        if (!rules_is_rule_file(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            files = mem_grow(files, cap, sizeof *files);
+        }
+        /* Files of "." are named bare, so messages read "acme.yaml:3:5". */
+        size_t l = strlen(dir) + strlen(e->d_name) + 2;
+        files[n] = mem_alloc(l);
+        if (strcmp(dir, ".") == 0)
+            snprintf(files[n], l, "%s", e->d_name);
+        else
+            snprintf(files[n], l, "%s/%s", dir, e->d_name);
+        n++;
+    }
+    closedir(dh);
+    qsort(files, n, sizeof *files, rules_cmp_str);
+    return rules_load_files(dir, files, n, d, warn);
+}
+
+struct rules *rules_load_files(const char *dir, char **files, size_t n, struct diags *d,
+                               struct diags *warn)
+{
+    struct rules *r = mem_alloc(sizeof *r);
+    size_t before = d->n;
+
+    r->refs = 1;
+    r->dir = mem_strdup(dir);
+    r->files = files;
+    r->n_files = n;
+    r->tenants = mem_array(n ? n : 1, sizeof *r->tenants);
+    for (size_t i = 0; i < n; i++) {
+        struct tenant *t = &r->tenants[r->n_tenants];
+        if (rules_load_tenant(t, files[i], d))
+            r->n_tenants++;
+        else
+            rules_tenant_free(t);
+    }
+    if (d->n != before) {
+        rules_free(r);
+        return NULL;
+    }
+    qsort(r->tenants, r->n_tenants, sizeof *r->tenants, rules_cmp_tenant);
+    for (size_t i = 0; i < r->n_tenants; i++)
+        for (size_t j = 0; j < r->tenants[i].n_accounts; j++)
+            r->tenants[i].accounts[j].tenant = &r->tenants[i];
+    if (!rules_check_cross(r, d)) {
+        rules_free(r);
+        return NULL;
+    }
+    if (warn)
+        rules_check_warn(r, warn);
+    r->index = rules_index_build(r);
+    return r;
+}
+
+void rules_free(struct rules *r)
+{
+    if (r == NULL)
+        return;
+    if (r->index)
+        rules_index_free(r->index);
+    for (size_t i = 0; i < r->n_tenants; i++)
+        rules_tenant_free(&r->tenants[i]);
+    mem_free(r->tenants);
+    for (size_t i = 0; i < r->n_files; i++)
+        mem_free(r->files[i]);
+    mem_free(r->files);
+    mem_free(r->dir);
+    mem_free(r);
+}
+
+struct rules *rules_ref(struct rules *r)
+{
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+void rules_unref(struct rules *r)
+{
+    if (r != NULL && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        rules_free(r);
+}
+
+const struct tenant *rules_tenant(const struct rules *r, const char *name)
+{
+    struct tenant key = { .name = (char *)name };
+    return bsearch(&key, r->tenants, r->n_tenants, sizeof *r->tenants, rules_cmp_tenant);
+}
+
+const struct outbound *account_outbound(const struct account *a)
+{
+    if (a->outbound.set)
+        return &a->outbound;
+    return a->tenant->outbound.set ? &a->tenant->outbound : NULL;
+}
+
+enum on_exceed tenant_on_exceed(const struct tenant *t)
+{
+    return t->limits.on_exceed_set ? t->limits.on_exceed : EXCEED_DEFER;
+}
+
+enum on_exceed account_on_exceed(const struct account *a)
+{
+    return a->limits.on_exceed_set ? a->limits.on_exceed : tenant_on_exceed(a->tenant);
+}
+
+bool account_message_size(const struct account *a, uint64_t *out)
+{
+    if (a->limits.message_size_set) {
+        *out = a->limits.message_size;
+        return true;
+    }
+    *out = a->tenant->limits.message_size;
+    return a->tenant->limits.message_size_set;
+}
+
+bool account_rcpt_per_msg(const struct account *a, uint64_t *out)
+{
+    if (a->limits.rcpt_per_msg_set) {
+        *out = a->limits.recipients_per_message;
+        return true;
+    }
+    *out = a->tenant->limits.recipients_per_message;
+    return a->tenant->limits.rcpt_per_msg_set;
+}

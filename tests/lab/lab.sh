@@ -1,0 +1,816 @@
+# shellcheck shell=bash
+# lab.sh -- library for postern's integration tests: builds a hermetic mail
+# "lab" in a private network namespace (a private Postfix instance, dnsmasq
+# serving the test zones, smtp-sink playing "the Internet", Cyrus SASL logins)
+# and tears it down again.  Source it from a test script, then call lab_up.
+# See tests/lab/README.md for a walk-through.
+#
+# Layout inside the namespace ($LAB_NS):
+#   127.0.0.1:53    dnsmasq (zones: tests/fixtures/lab/zones.conf + lab_dns_add)
+#   127.0.0.1:25    Postfix smtpd, no AUTH; mynetworks = 127.0.0.0/8 may relay
+#   127.0.0.1:587   Postfix smtpd with AUTH (PLAIN, LOGIN); relay only for
+#                   authenticated clients
+#   127.0.0.2..9    extra addresses for outbound binding (outN.lab.test in DNS)
+#   127.0.0.10:25   smtp-sink (mx.lab.test): MX of every test domain; one dump
+#                   file per message in $LAB_SINK_DIR, with X-Client-Addr
+#                   (source IP of the delivery) and X-Helo-Args headers
+#
+# Test logins (Cyrus sasldb $LAB_SASLDB, password "secret" for all):
+#   alice@corp.example  bob@corp.example  newsletter@acme.example
+#   billing@bill.example
+#
+# Everything the lab writes lives in $LAB_DIR (mktemp -d) -- except
+# /etc/netns/$LAB_NS/resolv.conf, which `ip netns exec` bind-mounts over
+# /etc/resolv.conf and which lab_down removes (with its directory) again.
+# The namespace itself appears as /run/netns/$LAB_NS while the lab is up.
+#
+# Public functions (details at each definition):
+#   lab_up, lab_down, lab_exec, lab_dns_add, lab_dns_restart, lab_dig,
+#   lab_postconf, lab_master_add, lab_postfix_reload, lab_send, lab_send_auth,
+#   lab_wait_sink, lab_sink_files, lab_sink_count, lab_sink_header,
+#   lab_wait_log, lab_fail, lab_ok
+#
+# Environment knobs:
+#   LAB_KEEP=1      keep $LAB_DIR after lab_down (processes are still stopped)
+#   LAB_PAUSE=1     lab_down waits for Enter (on a terminal) before tearing
+#                   down, so the running lab can be inspected
+#   LAB_DEADLINE=N  default deadline in seconds for all waits (60)
+#   LAB_ZONES=FILE  DNS fixture (default tests/fixtures/lab/zones.conf)
+#
+# All code here is safe under `set -euo pipefail` and works without it.
+
+if [[ -n ${_LAB_SH_LOADED:-} ]]; then
+    return 0
+fi
+_LAB_SH_LOADED=1
+
+LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_REPO_ROOT=$(cd "$LAB_LIB_DIR/../.." && pwd)
+: "${LAB_ZONES:=$LAB_REPO_ROOT/tests/fixtures/lab/zones.conf}"
+: "${LAB_DEADLINE:=60}"
+: "${LAB_KEEP:=0}"
+: "${LAB_PAUSE:=0}"
+
+LAB_LOGINS=(alice@corp.example bob@corp.example newsletter@acme.example
+    billing@bill.example)
+LAB_PASSWORD=secret
+LAB_SINK_ADDR=127.0.0.10
+
+# Set by lab_up (kept after lab_down so a test can check the cleanup).
+LAB_NS=""
+LAB_DIR=""
+LAB_PF_CONF=""      # Postfix config_directory (main.cf, master.cf, sasl/)
+LAB_PF_QUEUE=""     # Postfix queue_directory
+LAB_MAILLOG=""      # Postfix maillog_file
+LAB_SINK_DIR=""     # smtp-sink dump files
+LAB_SASLDB=""       # Cyrus sasldb
+LAB_SWAKS_LOG=""    # transcript of the last lab_send / lab_send_auth
+
+_LAB_STATE=""       # "" (never up), up, down
+_LAB_DNS_EXTRA=()
+_LAB_DNS_PID=""
+_LAB_SINK_PID=""
+_LAB_MADE_ETC_NETNS=0
+
+# ---------------------------------------------------------------------------
+# small helpers (private)
+
+_lab_err() { printf 'lab: %s\n' "$*" >&2; }
+
+# Microseconds since the epoch, without forking.
+_lab_now_us() { local t=${EPOCHREALTIME/./}; printf '%s' "${t/,/}"; }
+
+# _lab_poll DEADLINE_S CMD...: run CMD every 0.1 s until it succeeds;
+# return 1 when DEADLINE_S seconds have passed.
+_lab_poll() {
+    local deadline_s=$1
+    shift
+    local end=$(($(_lab_now_us) + deadline_s * 1000000))
+    while :; do
+        if "$@"; then
+            return 0
+        fi
+        if (($(_lab_now_us) >= end)); then
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# A pid is gone when it does not exist or is a zombie nobody reaps yet.
+_lab_pid_gone() {
+    local stat
+    [[ -r /proc/$1/stat ]] || return 0
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    [[ ${stat%% *} == Z ]]
+}
+
+_lab_pid_alive() { ! _lab_pid_gone "$1"; }
+
+_lab_ns_exists() {
+    [[ -n $LAB_NS ]] && ip netns list 2>/dev/null | grep -q -- "^$LAB_NS\\( \\|\$\\)"
+}
+
+_lab_ns_pids() { ip netns pids "$LAB_NS" 2>/dev/null || true; }
+
+_lab_ns_empty() {
+    local p
+    for p in $(_lab_ns_pids); do
+        _lab_pid_alive "$p" && return 1
+    done
+    return 0
+}
+
+# _lab_smtp_ready ADDR PORT: a connection gets a "220" greeting.
+_lab_smtp_ready() {
+    ip netns exec "$LAB_NS" timeout 10 bash -c '
+        exec 3<>"/dev/tcp/$1/$2" || exit 1
+        IFS= read -r -t 8 line <&3 || exit 1
+        printf "QUIT\r\n" >&3
+        [[ $line == 220* ]]' _ "$1" "$2" 2>/dev/null
+}
+
+_lab_require_up() {
+    if [[ $_LAB_STATE != up ]]; then
+        _lab_err "${FUNCNAME[1]}: the lab is not up (call lab_up first)"
+        return 1
+    fi
+}
+
+_lab_tail_logs() {
+    local f
+    for f in "$LAB_MAILLOG" "$LAB_DIR/postfix-cmd.log" "$LAB_DIR/dnsmasq.log" \
+        "$LAB_DIR/dnsmasq.out" "$LAB_DIR/sink.log"; do
+        if [[ -s $f ]]; then
+            printf -- '--- last lines of %s ---\n' "$f" >&2
+            tail -n 25 "$f" >&2
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------
+# lab_up: create the namespace and start dnsmasq, smtp-sink and Postfix.
+# Installs traps on EXIT, INT and TERM that call lab_down (do not replace
+# them; if a test needs its own cleanup, call lab_down from its trap).
+lab_up() {
+    if [[ $_LAB_STATE == up ]]; then
+        _lab_err "lab_up: the lab is already up ($LAB_NS)"
+        return 1
+    fi
+    local tool
+    for tool in ip dnsmasq smtp-sink postfix postconf saslpasswd2 swaks; do
+        if ! command -v "$tool" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$tool ]]; then
+            _lab_err "lab_up: required tool '$tool' is missing"
+            return 1
+        fi
+    done
+    if ((EUID != 0)); then
+        _lab_err "lab_up: must run as root (network namespaces, Postfix)"
+        return 1
+    fi
+    if [[ ! -r $LAB_ZONES ]]; then
+        _lab_err "lab_up: DNS fixture $LAB_ZONES not readable"
+        return 1
+    fi
+
+    # Traps first: from here on, whatever fails, lab_down cleans up.
+    trap '_lab_on_exit' EXIT
+    trap '_lab_on_signal INT 130' INT
+    trap '_lab_on_signal TERM 143' TERM
+    _LAB_STATE=up
+    _LAB_DNS_PID=""
+    _LAB_SINK_PID=""
+    _LAB_MADE_ETC_NETNS=0
+    LAB_NS=""
+
+    LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/postern-lab.XXXXXXXX") || {
+        _lab_err "lab_up: mktemp failed"
+        return 1
+    }
+    if [[ $LAB_DIR == *[[:space:]]* ]]; then
+        _lab_err "lab_up: \$TMPDIR must not contain white space ($LAB_DIR)"
+        return 1
+    fi
+    # The daemons drop privileges (postfix, nobody) and must reach their files.
+    chmod 0755 "$LAB_DIR"
+    LAB_PF_CONF=$LAB_DIR/postfix/etc
+    LAB_PF_QUEUE=$LAB_DIR/postfix/spool
+    LAB_MAILLOG=$LAB_DIR/maillog
+    LAB_SINK_DIR=$LAB_DIR/sink
+    LAB_SASLDB=$LAB_DIR/sasldb2
+
+    local i name
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        name=postern-lab-$$-$RANDOM
+        if ip netns add "$name" 2>/dev/null; then
+            LAB_NS=$name
+            break
+        fi
+    done
+    if [[ -z $LAB_NS ]]; then
+        _lab_err "lab_up: cannot create a network namespace (ip netns add)"
+        return 1
+    fi
+    printf '%s\n' "$LAB_NS" >"$LAB_DIR/netns"
+    ip -n "$LAB_NS" link set lo up || return 1
+    for i in 2 3 4 5 6 7 8 9 10; do
+        ip -n "$LAB_NS" addr add "127.0.0.$i/8" dev lo || return 1
+    done
+    # /etc/netns is removed again by lab_down if this lab created it (and it
+    # is empty by then); retry because a concurrent lab may remove it.
+    [[ -d /etc/netns ]] || _LAB_MADE_ETC_NETNS=1
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        mkdir -p "/etc/netns/$LAB_NS" 2>/dev/null && break
+    done
+    printf 'nameserver 127.0.0.1\n' >"/etc/netns/$LAB_NS/resolv.conf" || return 1
+
+    _lab_dns_start || return 1
+    _lab_sink_start || return 1
+    _lab_sasl_setup || return 1
+    _lab_postfix_write_config || return 1
+    _lab_postfix_start || return 1
+    return 0
+}
+
+_lab_on_exit() {
+    local rc=$?
+    lab_down
+    exit "$rc"
+}
+
+_lab_on_signal() {
+    trap - "$1"
+    _lab_err "caught SIG$1, tearing the lab down"
+    lab_down
+    exit "$2"
+}
+
+# ---------------------------------------------------------------------------
+# lab_down: stop every process in the namespace (Postfix gracefully first),
+# delete the namespace, /etc/netns/$LAB_NS and $LAB_DIR (unless LAB_KEEP=1).
+# Idempotent; runs from the EXIT/INT/TERM traps installed by lab_up.
+lab_down() {
+    [[ $_LAB_STATE == up ]] || return 0
+    # No interruption half-way: a second Ctrl-C must not leave debris.
+    trap '' INT TERM
+    local rc=0 p master=""
+
+    if [[ $LAB_PAUSE == 1 && -t 0 && -n $LAB_NS ]]; then
+        printf 'lab: LAB_PAUSE=1: lab %s is still running (LAB_DIR=%s).\n' \
+            "$LAB_NS" "$LAB_DIR" >&2
+        printf 'lab: e.g. ip netns exec %s bash; press Enter to tear down.\n' \
+            "$LAB_NS" >&2
+        read -r _ || true
+    fi
+    _LAB_STATE=down
+
+    if _lab_ns_exists; then
+        # Postfix first, the way `postfix stop` does it: SIGTERM to the master,
+        # which terminates its children.
+        if [[ -r $LAB_PF_QUEUE/pid/master.pid ]]; then
+            read -r master <"$LAB_PF_QUEUE/pid/master.pid" || true
+        fi
+        if [[ $master =~ ^[0-9]+$ ]] && _lab_pid_alive "$master"; then
+            kill -TERM "$master" 2>/dev/null || true
+            _lab_poll 20 _lab_pid_gone "$master" ||
+                _lab_err "lab_down: Postfix master $master ignored SIGTERM"
+        fi
+        # Then everything else that lives in the namespace.
+        for p in $(_lab_ns_pids); do
+            kill -TERM "$p" 2>/dev/null || true
+        done
+        if ! _lab_poll 20 _lab_ns_empty; then
+            for p in $(_lab_ns_pids); do
+                kill -KILL "$p" 2>/dev/null || true
+            done
+            _lab_poll 20 _lab_ns_empty || {
+                _lab_err "lab_down: processes survive in $LAB_NS: $(_lab_ns_pids | tr '\n' ' ')"
+                rc=1
+            }
+        fi
+        ip netns del "$LAB_NS" || rc=1
+    fi
+    # Reap our own background children (dnsmasq, smtp-sink).
+    for p in $_LAB_DNS_PID $_LAB_SINK_PID; do
+        wait "$p" 2>/dev/null || true
+    done
+    _LAB_DNS_PID=""
+    _LAB_SINK_PID=""
+
+    if [[ -n $LAB_NS && -d /etc/netns/$LAB_NS ]]; then
+        rm -f "/etc/netns/$LAB_NS/resolv.conf"
+        rmdir "/etc/netns/$LAB_NS" || rc=1
+    fi
+    if [[ $_LAB_MADE_ETC_NETNS == 1 ]]; then
+        rmdir /etc/netns 2>/dev/null || true
+    fi
+
+    if [[ -n $LAB_DIR && -d $LAB_DIR ]]; then
+        if [[ $LAB_KEEP == 1 ]]; then
+            printf 'lab: LAB_KEEP=1: kept %s\n' "$LAB_DIR" >&2
+        elif [[ $LAB_DIR == */postern-lab.* ]]; then
+            rm -rf -- "$LAB_DIR" || rc=1
+        fi
+    fi
+    trap - INT TERM EXIT
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+# lab_exec CMD...: run CMD inside the lab's namespace (it sees the lab's DNS).
+lab_exec() {
+    _lab_require_up || return 1
+    ip netns exec "$LAB_NS" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# DNS
+
+# lab_dns_add 'LINE'...: add dnsmasq configuration lines (txt-record=...,
+# mx-host=..., address=/name/ip, ...) to the zones.  Call before lab_up, or
+# call lab_dns_restart afterwards for them to take effect.
+lab_dns_add() {
+    local line
+    for line in "$@"; do
+        if [[ $line == *$'\n'* ]]; then
+            _lab_err "lab_dns_add: one line per argument, please"
+            return 1
+        fi
+        _LAB_DNS_EXTRA+=("$line")
+    done
+}
+
+# lab_dns_restart: rewrite the dnsmasq configuration (fixture + lab_dns_add
+# lines) and restart dnsmasq; returns when it answers again.
+lab_dns_restart() {
+    _lab_require_up || return 1
+    if [[ -n $_LAB_DNS_PID ]]; then
+        kill -TERM "$_LAB_DNS_PID" 2>/dev/null || true
+        _lab_poll "$LAB_DEADLINE" _lab_pid_gone "$_LAB_DNS_PID" || {
+            _lab_err "lab_dns_restart: dnsmasq $_LAB_DNS_PID does not stop"
+            return 1
+        }
+        wait "$_LAB_DNS_PID" 2>/dev/null || true
+        _LAB_DNS_PID=""
+    fi
+    _lab_dns_start
+}
+
+_lab_dns_write_conf() {
+    {
+        printf '# generated by tests/lab/lab.sh for %s\n' "$LAB_NS"
+        printf '%s\n' no-resolv no-hosts listen-address=127.0.0.1 \
+            bind-interfaces port=53 log-queries
+        printf '\n# ---- %s\n' "$LAB_ZONES"
+        cat "$LAB_ZONES"
+        printf '\n# ---- lab_dns_add\n'
+        if ((${#_LAB_DNS_EXTRA[@]})); then
+            printf '%s\n' "${_LAB_DNS_EXTRA[@]}"
+        fi
+    } >"$LAB_DIR/dnsmasq.conf"
+}
+
+_lab_dns_ready() {
+    _lab_pid_alive "$_LAB_DNS_PID" || return 2
+    ip netns exec "$LAB_NS" getent ahostsv4 mx.lab.test 2>/dev/null |
+        grep -q "^$LAB_SINK_ADDR "
+}
+
+_lab_dns_start() {
+    _lab_dns_write_conf || return 1
+    # --keep-in-foreground: dnsmasq stays our child, $! is its pid
+    # (ip netns exec execs the command, it does not fork).
+    ip netns exec "$LAB_NS" dnsmasq --keep-in-foreground \
+        --conf-file="$LAB_DIR/dnsmasq.conf" \
+        --pid-file="$LAB_DIR/dnsmasq.pid" \
+        --log-facility="$LAB_DIR/dnsmasq.log" \
+        --user=nobody --group=nogroup \
+        </dev/null >>"$LAB_DIR/dnsmasq.out" 2>&1 &
+    _LAB_DNS_PID=$!
+    local rc=0
+    _lab_poll "$LAB_DEADLINE" _lab_dns_ready || rc=$?
+    if ((rc != 0)); then
+        _lab_err "dnsmasq did not come up (config $LAB_DIR/dnsmasq.conf)"
+        _lab_tail_logs
+        return 1
+    fi
+}
+
+# lab_dig NAME [TYPE]: print the records the lab's DNS returns (TYPE A by
+# default), one per line; returns 1 on NXDOMAIN/NODATA.  Uses dnspython.
+lab_dig() {
+    _lab_require_up || return 1
+    ip netns exec "$LAB_NS" /usr/bin/python3 - "$1" "${2:-A}" <<'EOF'
+import sys
+import dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ["127.0.0.1"]
+r.lifetime = 10
+try:
+    for rr in r.resolve(sys.argv[1], sys.argv[2]):
+        print(rr.to_text())
+except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# smtp-sink ("the Internet")
+
+_lab_sink_start() {
+    mkdir -p "$LAB_SINK_DIR"
+    chown postfix:postfix "$LAB_SINK_DIR"
+    # -d TEMPLATE: one file per mail transaction, TEMPLATE (strftime) + a
+    # random hex suffix.  NB: the file is created at MAIL FROM and written
+    # while the message arrives (and unlinked if the transaction aborts), so
+    # lab_sink_files only lists files smtp-sink no longer holds open.
+    ip netns exec "$LAB_NS" smtp-sink -u postfix -h mx.lab.test \
+        -d "$LAB_SINK_DIR/%Y%m%d-%H%M%S." "$LAB_SINK_ADDR:25" 256 \
+        </dev/null >>"$LAB_DIR/sink.log" 2>&1 &
+    _LAB_SINK_PID=$!
+    printf '%s\n' "$_LAB_SINK_PID" >"$LAB_DIR/sink.pid"
+    if ! _lab_poll "$LAB_DEADLINE" _lab_sink_ready; then
+        _lab_err "smtp-sink did not come up on $LAB_SINK_ADDR:25"
+        _lab_tail_logs
+        return 1
+    fi
+}
+
+_lab_sink_ready() {
+    _lab_pid_alive "$_LAB_SINK_PID" || return 2
+    _lab_smtp_ready "$LAB_SINK_ADDR" 25
+}
+
+# lab_sink_files: complete dump files in the sink, oldest first (by the time
+# the message was completed).
+lab_sink_files() {
+    _lab_require_up || return 1
+    local -a files
+    local f open
+    mapfile -t files < <(find "$LAB_SINK_DIR" -type f -printf '%T@ %p\n' |
+        LC_ALL=C sort -n | cut -d' ' -f2-)
+    ((${#files[@]})) || return 0
+    # Listed first, checked for "open" second: a file that is not open any
+    # more and still exists was completed (aborted ones are unlinked first).
+    open=$(find "/proc/$_LAB_SINK_PID/fd" -lname "$LAB_SINK_DIR/*" -printf '%l\n' \
+        2>/dev/null || true)
+    for f in "${files[@]}"; do
+        if [[ -n $open ]] && grep -qxF -- "$f" <<<"$open"; then
+            continue
+        fi
+        if [[ -e $f ]]; then
+            printf '%s\n' "$f"
+        fi
+    done
+}
+
+# lab_sink_count: number of complete dump files.
+lab_sink_count() {
+    local out
+    out=$(lab_sink_files) || return 1
+    if [[ -z $out ]]; then
+        printf '0\n'
+    else
+        printf '%s\n' "$out" | wc -l
+    fi
+}
+
+_lab_sink_has() {
+    local n
+    n=$(lab_sink_count) || return 1
+    ((n >= $1))
+}
+
+# lab_wait_sink N [DEADLINE_S]: wait until at least N messages are in the sink.
+lab_wait_sink() {
+    _lab_require_up || return 1
+    local want=$1 deadline=${2:-$LAB_DEADLINE}
+    if _lab_poll "$deadline" _lab_sink_has "$want"; then
+        return 0
+    fi
+    _lab_err "lab_wait_sink: timed out after ${deadline}s waiting for $want" \
+        "message(s) in $LAB_SINK_DIR (have $(lab_sink_count))"
+    _lab_tail_logs
+    return 1
+}
+
+# lab_sink_header FILE NAME: print the value(s) of header NAME (case-
+# insensitive, unfolded; one line per occurrence) from a dump file's header
+# section: smtp-sink's X-Client-Addr, X-Client-Proto, X-Helo-Args,
+# X-Mail-Args, X-Rcpt-Args, Received, then the message's own headers.
+# Returns 1 when there is no such header.
+lab_sink_header() {
+    local file=$1 name=$2
+    awk -v want="$name" '
+        function flush() { if (have) { print cur; found = 1 } have = 0; cur = "" }
+        BEGIN { want = tolower(want) }
+        /^$/ { exit }
+        /^[ \t]/ { if (have) { sub(/^[ \t]+/, " "); cur = cur $0 } next }
+        {
+            flush()
+            i = index($0, ":")
+            if (i > 0 && tolower(substr($0, 1, i - 1)) == want) {
+                v = substr($0, i + 1); sub(/^[ \t]+/, "", v)
+                cur = v; have = 1
+            }
+        }
+        END { flush(); exit(found ? 0 : 1) }' "$file"
+}
+
+# ---------------------------------------------------------------------------
+# Cyrus SASL
+
+_lab_sasl_setup() {
+    local login
+    mkdir -p "$LAB_PF_CONF/sasl"
+    # Debian's Postfix reads Cyrus' smtpd.conf from $config_directory/sasl/.
+    cat >"$LAB_PF_CONF/sasl/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: PLAIN LOGIN
+sasldb_path: $LAB_SASLDB
+EOF
+    for login in "${LAB_LOGINS[@]}"; do
+        # Stored as user + realm; a client logging in as user@realm matches.
+        printf '%s' "$LAB_PASSWORD" |
+            saslpasswd2 -p -c -f "$LAB_SASLDB" -u "${login#*@}" "${login%@*}" || {
+            _lab_err "saslpasswd2 failed for $login"
+            return 1
+        }
+    done
+    # smtpd reads it after dropping privileges to user postfix.
+    chown postfix:postfix "$LAB_SASLDB"
+    chmod 0600 "$LAB_SASLDB"
+}
+
+# ---------------------------------------------------------------------------
+# Postfix
+#
+# The private instance is run with `postfix -c $LAB_PF_CONF`, which exports
+# MAIL_CONFIG to postfix-script, master and all daemons.  For root a
+# non-default config directory needs no alternate_config_directories entry in
+# /etc/postfix/main.cf (only set-gid postdrop/postqueue run by other users
+# check that), so nothing outside $LAB_DIR is written: no /etc/postfix/main.cf,
+# no mounts.  meta_directory (/etc/postfix: postfix-files, post-install) is
+# only read.  chroot = n on every service, so nothing has to be copied into
+# the queue directory, and the daemons see the namespace's
+# /etc/resolv.conf.  Debian's init-script helper (configure-instance.sh) is
+# never used.
+
+_lab_postfix_write_config() {
+    mkdir -p "$LAB_PF_CONF" "$LAB_PF_QUEUE" "$LAB_DIR/postfix/data"
+    chown postfix:postfix "$LAB_DIR/postfix/data"
+    cat >"$LAB_PF_CONF/main.cf" <<EOF
+# Private Postfix instance of the postern lab $LAB_NS (generated by lab.sh).
+compatibility_level = 3.6
+queue_directory = $LAB_PF_QUEUE
+data_directory = $LAB_DIR/postfix/data
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = $LAB_NS
+# maillog_file needs the postlog service in master.cf, and its path must
+# start with one of maillog_file_prefixes (default: /var, /dev/stdout).
+maillog_file = $LAB_MAILLOG
+maillog_file_prefixes = $LAB_DIR
+
+myhostname = lab.postern.test
+mydomain = postern.test
+myorigin = \$myhostname
+smtpd_banner = \$myhostname ESMTP postern-lab
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+
+# Nothing is local; everything is relayed by DNS MX lookups (to smtp-sink).
+mydestination =
+relay_domains =
+relayhost =
+local_recipient_maps =
+alias_maps =
+alias_database =
+local_transport = error:5.1.1 local delivery is disabled in the lab
+smtp_host_lookup = dns
+disable_dns_lookups = no
+smtp_dns_support_level = enabled
+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated,
+    reject_unauth_destination
+
+# No TLS in the lab.
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+
+# Cyrus SASL (enabled on the 587 listener only, see master.cf).
+smtpd_sasl_auth_enable = no
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_sasl_security_options = noanonymous
+
+# Fast and deterministic: no artificial delays, quick retries.
+in_flow_delay = 0
+smtpd_error_sleep_time = 0
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 5s
+delay_warning_time = 0
+biff = no
+append_dot_mydomain = no
+EOF
+
+    cat >"$LAB_PF_CONF/master.cf" <<EOF
+# Private Postfix instance of the postern lab (generated by lab.sh).
+# chroot = n everywhere.  Tests append transports with lab_master_add.
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+smtp      inet  n       -       n       -       -       smtpd
+587       inet  n       -       n       -       -       smtpd
+  -o syslog_name=$LAB_NS/submission
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+}
+
+_lab_postfix_cmd() {
+    printf '+ postfix -c %s %s\n' "$LAB_PF_CONF" "$*" >>"$LAB_DIR/postfix-cmd.log"
+    ip netns exec "$LAB_NS" postfix -c "$LAB_PF_CONF" "$@" \
+        </dev/null >>"$LAB_DIR/postfix-cmd.log" 2>&1
+}
+
+_lab_postfix_ready() {
+    _lab_smtp_ready 127.0.0.1 25 && _lab_smtp_ready 127.0.0.1 587
+}
+
+_lab_postfix_start() {
+    if ! _lab_postfix_cmd start; then
+        _lab_err "postfix start failed"
+        _lab_tail_logs
+        return 1
+    fi
+    if ! _lab_poll "$LAB_DEADLINE" _lab_postfix_ready; then
+        _lab_err "Postfix does not answer on 127.0.0.1:25 and :587"
+        _lab_tail_logs
+        return 1
+    fi
+}
+
+# lab_postconf 'key = value'...: edit the lab's main.cf (postconf -e).
+# Call lab_postfix_reload afterwards when the lab is up.
+lab_postconf() {
+    [[ -n $LAB_PF_CONF && -f $LAB_PF_CONF/main.cf ]] || {
+        _lab_err "lab_postconf: no lab Postfix configuration (call lab_up first)"
+        return 1
+    }
+    postconf -c "$LAB_PF_CONF" -e "$@"
+}
+
+# lab_master_add 'LINE'...: append lines to the lab's master.cf, e.g.
+#   lab_master_add 'bind2 unix - - n - - smtp -o smtp_bind_address=127.0.0.2'
+# Call lab_postfix_reload afterwards.
+lab_master_add() {
+    [[ -n $LAB_PF_CONF && -f $LAB_PF_CONF/master.cf ]] || {
+        _lab_err "lab_master_add: no lab Postfix configuration (call lab_up first)"
+        return 1
+    }
+    printf '%s\n' "$@" >>"$LAB_PF_CONF/master.cf"
+}
+
+_lab_reload_count() { grep -c -- ' reload -- version ' "$LAB_MAILLOG" 2>/dev/null || true; }
+
+_lab_reload_seen() { (($(_lab_reload_count) > $1)); }
+
+# lab_postfix_reload: `postfix reload` and wait until the master has re-read
+# its configuration and every daemon of the old configuration has exited, so
+# that the next message is handled with the new settings.
+lab_postfix_reload() {
+    _lab_require_up || return 1
+    local before master old p
+    before=$(_lab_reload_count)
+    read -r master <"$LAB_PF_QUEUE/pid/master.pid"
+    old=$(_lab_master_children "$master")
+    if ! _lab_postfix_cmd reload; then
+        _lab_err "postfix reload failed"
+        _lab_tail_logs
+        return 1
+    fi
+    if ! _lab_poll "$LAB_DEADLINE" _lab_reload_seen "$before"; then
+        _lab_err "lab_postfix_reload: the master did not log the reload"
+        _lab_tail_logs
+        return 1
+    fi
+    for p in $old; do
+        if ! _lab_poll "$LAB_DEADLINE" _lab_pid_gone "$p"; then
+            _lab_err "lab_postfix_reload: old daemon $p ($(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ')) is still running"
+            return 1
+        fi
+    done
+    if ! _lab_poll "$LAB_DEADLINE" _lab_postfix_ready; then
+        _lab_err "Postfix does not answer after reload"
+        _lab_tail_logs
+        return 1
+    fi
+}
+
+# Pids of the master's children (daemon processes).
+_lab_master_children() {
+    local p ppid rest
+    for p in $(_lab_ns_pids); do
+        [[ -r /proc/$p/stat ]] || continue
+        rest=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        rest=${rest##*) }
+        read -r _ ppid _ <<<"$rest"
+        if [[ $ppid == "$1" ]]; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------
+# Sending
+
+# lab_send [swaks args...]: swaks inside the namespace to 127.0.0.1:25.
+# Defaults (each can be overridden, later options win in swaks):
+#   --from sender@acme.example --to someone@remote.example
+#   --helo client.lab.test --timeout 60 --suppress-data
+# Returns swaks' exit code; the transcript is in $LAB_SWAKS_LOG
+# ($LAB_DIR/swaks.N.log).  (Note: when run in $(...), LAB_SWAKS_LOG is not
+# updated in the calling shell.)
+lab_send() {
+    _lab_require_up || return 1
+    local n=1 rc=0
+    # O_EXCL-style numbering: parallel senders never share a transcript.
+    while ! (set -C; : >"$LAB_DIR/swaks.$n.log") 2>/dev/null; do
+        n=$((n + 1))
+    done
+    LAB_SWAKS_LOG=$LAB_DIR/swaks.$n.log
+    ip netns exec "$LAB_NS" swaks --server 127.0.0.1 --port 25 \
+        --from sender@acme.example --to someone@remote.example \
+        --helo client.lab.test --timeout 60 --suppress-data \
+        "$@" </dev/null >"$LAB_SWAKS_LOG" 2>&1 || rc=$?
+    return "$rc"
+}
+
+# lab_send_auth LOGIN PASS [swaks args...]: like lab_send, but to port 587
+# with AUTH PLAIN as LOGIN (default --from LOGIN).
+lab_send_auth() {
+    local login=$1 pass=$2
+    shift 2
+    lab_send --port 587 --from "$login" \
+        --auth PLAIN --auth-user "$login" --auth-password "$pass" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# Logs and results
+
+_lab_log_has() {
+    local n
+    n=$(grep -c -E -- "$1" "$LAB_MAILLOG" 2>/dev/null) || n=0
+    ((n >= $2))
+}
+
+# lab_wait_log REGEX [DEADLINE_S] [COUNT]: wait until the maillog has COUNT
+# (default 1) lines matching the extended regular expression REGEX.
+lab_wait_log() {
+    _lab_require_up || return 1
+    local re=$1 deadline=${2:-$LAB_DEADLINE} count=${3:-1}
+    if _lab_poll "$deadline" _lab_log_has "$re" "$count"; then
+        return 0
+    fi
+    _lab_err "lab_wait_log: timed out after ${deadline}s waiting for" \
+        "$count line(s) matching /$re/ in $LAB_MAILLOG"
+    _lab_tail_logs
+    return 1
+}
+
+# lab_ok MSG: print "PASS: MSG".
+lab_ok() { printf 'PASS: %s\n' "$*"; }
+
+# lab_fail MSG: print "FAIL: MSG" and exit 1 (the EXIT trap tears down).
+lab_fail() {
+    printf 'FAIL: %s\n' "$*"
+    exit 1
+}
