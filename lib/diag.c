@@ -9,6 +9,7 @@
 void diags_init(struct diags *d)
 {
     d->msgs = NULL;
+    d->lines = d->cols = NULL;
     d->n = d->cap = 0;
 }
 
@@ -17,6 +18,8 @@ void diags_free(struct diags *d)
     for (size_t i = 0; i < d->n; i++)
         mem_free(d->msgs[i]);
     mem_free(d->msgs);
+    mem_free(d->lines);
+    mem_free(d->cols);
     diags_init(d);
 }
 
@@ -37,9 +40,32 @@ void diag_at(struct diags *d, const char *file, int line, int col, const char *f
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 8;
         d->msgs = mem_grow(d->msgs, d->cap, sizeof *d->msgs);
+        d->lines = mem_grow(d->lines, d->cap, sizeof *d->lines);
+        d->cols = mem_grow(d->cols, d->cap, sizeof *d->cols);
     }
+    d->lines[d->n] = line;
+    d->cols[d->n] = col;
     d->msgs[d->n++] = buf_detach(&b);
     buf_free(&b);
+}
+
+void diags_sort_from(struct diags *d, size_t from)
+{
+    /* Insertion sort: a file yields few messages, and it is stable. */
+    for (size_t i = from + 1; i < d->n; i++) {
+        char *m = d->msgs[i];
+        int l = d->lines[i], c = d->cols[i];
+        size_t j = i;
+        while (j > from && (d->lines[j - 1] > l || (d->lines[j - 1] == l && d->cols[j - 1] > c))) {
+            d->msgs[j] = d->msgs[j - 1];
+            d->lines[j] = d->lines[j - 1];
+            d->cols[j] = d->cols[j - 1];
+            j--;
+        }
+        d->msgs[j] = m;
+        d->lines[j] = l;
+        d->cols[j] = c;
+    }
 }
 
 void diags_print(const struct diags *d, FILE *out)

@@ -142,7 +142,7 @@ static bool store_run(struct store *s, const char *sql, const char *what, struct
 bool store_begin(struct store *s, bool write, struct buf *err)
 {
     if (write)
-        return store_run(s, "BEGIN IMMEDIATE", "starting a write transaction", err);
+        return store_run(s, "BEGIN", "starting a write transaction", err);
     return store_run(s, "BEGIN", "starting a read transaction", err);
 }
 

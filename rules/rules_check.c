@@ -17,7 +17,10 @@ struct owner {
 static void check_conflict(struct diags *d, const struct rules_pos *here, const char *what,
                            const struct owner *first, const struct tenant *t)
 {
-    if (first->t == t)
+    if (strncmp(what, "tenant ", 7) == 0)
+        diag_at(d, here->file, here->line, here->col, "%s is already defined at %s:%d:%d", what,
+                first->pos.file, first->pos.line, first->pos.col);
+    else if (first->t == t)
         diag_at(d, here->file, here->line, here->col, "%s is also declared at %s:%d:%d", what,
                 first->pos.file, first->pos.line, first->pos.col);
     else
@@ -134,7 +137,7 @@ bool rules_check_cross(struct rules *r, struct diags *d)
     hmap_init(&ips);
     for (size_t i = 0; i < r->n_tenants; i++) {
         const struct tenant *t = &r->tenants[i];
-        check_claim(&names, &pool, &used, d, t->name, "tenant name", t, t->pos, false);
+        check_claim(&names, &pool, &used, d, t->name, "tenant", t, t->pos, false);
         for (size_t j = 0; j < t->n_domains; j++)
             check_claim(&domains, &pool, &used, d, t->domains[j], "domain", t, t->domain_pos[j], false);
         for (size_t j = 0; j < t->n_accounts; j++)

@@ -641,6 +641,7 @@ bool rules_load_tenant(struct tenant *t, const char *file, struct diags *d)
         t->wildcard = a;
     }
     ydoc_free(&doc);
+    diags_sort_from(d, before);
     return c.errors == 0 && d->n == before;
 }
 

@@ -28,7 +28,7 @@
 #   lab_up, lab_down, lab_exec, lab_dns_add, lab_dns_restart, lab_dig,
 #   lab_postconf, lab_master_add, lab_postfix_reload, lab_send, lab_send_auth,
 #   lab_wait_sink, lab_sink_files, lab_sink_count, lab_sink_header,
-#   lab_wait_log, lab_fail, lab_ok
+#   lab_wait_log, lab_pid, lab_fail, lab_ok
 #
 # Environment knobs:
 #   LAB_KEEP=1      keep $LAB_DIR after lab_down (processes are still stopped)
@@ -70,6 +70,8 @@ _LAB_STATE=""       # "" (never up), up, down
 _LAB_DNS_EXTRA=()
 _LAB_DNS_PID=""
 _LAB_SINK_PID=""
+_LAB_UNSHARE_PID="" # `unshare --pid` holding the Postfix PID namespace
+_LAB_INIT_PID=""    # its init (a reaper), host PID
 _LAB_MADE_ETC_NETNS=0
 
 # ---------------------------------------------------------------------------
@@ -181,6 +183,8 @@ lab_up() {
     _LAB_STATE=up
     _LAB_DNS_PID=""
     _LAB_SINK_PID=""
+    _LAB_UNSHARE_PID=""
+    _LAB_INIT_PID=""
     _LAB_MADE_ETC_NETNS=0
     LAB_NS=""
 
@@ -228,6 +232,7 @@ lab_up() {
     _lab_dns_start || return 1
     _lab_sink_start || return 1
     _lab_sasl_setup || return 1
+    _lab_init_start || return 1
     _lab_postfix_write_config || return 1
     _lab_postfix_start || return 1
     return 0
@@ -267,16 +272,19 @@ lab_down() {
 
     if _lab_ns_exists; then
         # Postfix first, the way `postfix stop` does it: SIGTERM to the master,
-        # which terminates its children.
-        if [[ -r $LAB_PF_QUEUE/pid/master.pid ]]; then
-            read -r master <"$LAB_PF_QUEUE/pid/master.pid" || true
-        fi
-        if [[ $master =~ ^[0-9]+$ ]] && _lab_pid_alive "$master"; then
+        # which passes it on to its children.
+        master=$(_lab_master_pid)
+        if [[ -n $master ]]; then
             kill -TERM "$master" 2>/dev/null || true
             _lab_poll 20 _lab_pid_gone "$master" ||
                 _lab_err "lab_down: Postfix master $master ignored SIGTERM"
         fi
-        # Then everything else that lives in the namespace.
+        # Killing the init of Postfix's PID namespace makes the kernel kill
+        # (and reap) whatever is left in there.
+        if [[ -n $_LAB_INIT_PID ]] && _lab_pid_alive "$_LAB_INIT_PID"; then
+            kill -KILL "$_LAB_INIT_PID" 2>/dev/null || true
+        fi
+        # Then everything else that lives in the network namespace.
         for p in $(_lab_ns_pids); do
             kill -TERM "$p" 2>/dev/null || true
         done
@@ -291,12 +299,14 @@ lab_down() {
         fi
         ip netns del "$LAB_NS" || rc=1
     fi
-    # Reap our own background children (dnsmasq, smtp-sink).
-    for p in $_LAB_DNS_PID $_LAB_SINK_PID; do
+    # Reap our own background children (dnsmasq, smtp-sink, unshare).
+    for p in $_LAB_DNS_PID $_LAB_SINK_PID $_LAB_UNSHARE_PID; do
         wait "$p" 2>/dev/null || true
     done
     _LAB_DNS_PID=""
     _LAB_SINK_PID=""
+    _LAB_UNSHARE_PID=""
+    _LAB_INIT_PID=""
 
     if [[ -n $LAB_NS && -d /etc/netns/$LAB_NS ]]; then
         rm -f "/etc/netns/$LAB_NS/resolv.conf"
@@ -551,13 +561,96 @@ EOF
 # The private instance is run with `postfix -c $LAB_PF_CONF`, which exports
 # MAIL_CONFIG to postfix-script, master and all daemons.  For root a
 # non-default config directory needs no alternate_config_directories entry in
-# /etc/postfix/main.cf (only set-gid postdrop/postqueue run by other users
-# check that), so nothing outside $LAB_DIR is written: no /etc/postfix/main.cf,
-# no mounts.  meta_directory (/etc/postfix: postfix-files, post-install) is
-# only read.  chroot = n on every service, so nothing has to be copied into
-# the queue directory, and the daemons see the namespace's
-# /etc/resolv.conf.  Debian's init-script helper (configure-instance.sh) is
-# never used.
+# /etc/postfix/main.cf (only the set-gid postdrop/postqueue check that when
+# run by other users), so nothing outside $LAB_DIR is written: no
+# /etc/postfix/main.cf, no mounts.  meta_directory (/etc/postfix:
+# postfix-files, post-install) is only read.  chroot = n on every service,
+# so nothing is copied into the queue directory and the daemons see the
+# namespace's /etc/resolv.conf.  Debian's init helper configure-instance.sh
+# is never used.
+#
+# The master daemonizes, and `postfix reload` leaves a background postsuper
+# behind; orphans like these are re-parented to PID 1, which on some hosts
+# (containers, micro-VMs) never reaps them.  So Postfix runs in a PID
+# namespace of its own whose init is a tiny reaper: no zombies, and killing
+# that init makes the kernel kill everything that is left.  Postfix commands
+# enter it with nsenter; pid/master.pid holds the PID as seen inside it.
+
+# Init of the Postfix PID namespace: reap every child, exit on SIGTERM.
+_LAB_REAPER_PY='
+import os, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+while True:
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        signal.sigtimedwait([signal.SIGCHLD], 1.0)
+'
+
+_lab_init_found() {
+    local kids p nspid
+    _lab_pid_alive "$_LAB_UNSHARE_PID" || return 2
+    kids=$(cat "/proc/$_LAB_UNSHARE_PID/task/$_LAB_UNSHARE_PID/children" 2>/dev/null) ||
+        return 1
+    for p in $kids; do
+        nspid=$(_lab_nspid "$p")
+        if [[ $nspid == 1 ]]; then
+            _LAB_INIT_PID=$p
+            return 0
+        fi
+    done
+    return 1
+}
+
+_lab_init_start() {
+    ip netns exec "$LAB_NS" unshare --pid --fork --kill-child \
+        /usr/bin/python3 -c "$_LAB_REAPER_PY" \
+        </dev/null >>"$LAB_DIR/init.log" 2>&1 &
+    _LAB_UNSHARE_PID=$!
+    if ! _lab_poll "$LAB_DEADLINE" _lab_init_found; then
+        _lab_err "cannot start the init of Postfix's PID namespace (unshare --pid)"
+        _lab_tail_logs
+        return 1
+    fi
+}
+
+# _lab_nspid HOSTPID: the PID of a process as seen in its own PID namespace.
+_lab_nspid() {
+    local line
+    line=$(grep -m1 '^NSpid:' "/proc/$1/status" 2>/dev/null) || return 1
+    printf '%s\n' "${line##*[[:space:]]}"
+}
+
+# _lab_master_pid: host PID of the running Postfix master (empty if none).
+_lab_master_pid() {
+    local nspid="" p
+    [[ -r $LAB_PF_QUEUE/pid/master.pid ]] || return 0
+    read -r nspid <"$LAB_PF_QUEUE/pid/master.pid" || true
+    [[ $nspid =~ ^[0-9]+$ ]] || return 0
+    for p in $(_lab_ns_pids); do
+        if [[ $p != "$_LAB_INIT_PID" && $(_lab_nspid "$p") == "$nspid" ]] &&
+            _lab_pid_alive "$p"; then
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+}
+
+# lab_pid NAME: host PID of a lab process; NAME is master (Postfix),
+# dnsmasq, smtp-sink or init (of Postfix's PID namespace).
+lab_pid() {
+    case $1 in
+    master) _lab_master_pid ;;
+    dnsmasq) printf '%s\n' "$_LAB_DNS_PID" ;;
+    smtp-sink) printf '%s\n' "$_LAB_SINK_PID" ;;
+    init) printf '%s\n' "$_LAB_INIT_PID" ;;
+    *)
+        _lab_err "lab_pid: unknown process name '$1'"
+        return 1
+        ;;
+    esac
+}
 
 _lab_postfix_write_config() {
     mkdir -p "$LAB_PF_CONF" "$LAB_PF_QUEUE" "$LAB_DIR/postfix/data"
@@ -657,7 +750,8 @@ EOF
 
 _lab_postfix_cmd() {
     printf '+ postfix -c %s %s\n' "$LAB_PF_CONF" "$*" >>"$LAB_DIR/postfix-cmd.log"
-    ip netns exec "$LAB_NS" postfix -c "$LAB_PF_CONF" "$@" \
+    ip netns exec "$LAB_NS" nsenter --target "$_LAB_INIT_PID" --pid -- \
+        postfix -c "$LAB_PF_CONF" "$@" \
         </dev/null >>"$LAB_DIR/postfix-cmd.log" 2>&1
 }
 
@@ -710,7 +804,11 @@ lab_postfix_reload() {
     _lab_require_up || return 1
     local before master old p
     before=$(_lab_reload_count)
-    read -r master <"$LAB_PF_QUEUE/pid/master.pid"
+    master=$(_lab_master_pid)
+    if [[ -z $master ]]; then
+        _lab_err "lab_postfix_reload: Postfix is not running"
+        return 1
+    fi
     old=$(_lab_master_children "$master")
     if ! _lab_postfix_cmd reload; then
         _lab_err "postfix reload failed"
