@@ -336,9 +336,14 @@ void conf_print(const struct postern_conf *c, FILE *out)
         case CONF_UINT:
             fprintf(out, "%" PRIu64, *(const uint64_t *)base);
             break;
-        case CONF_DURATION:
-            fprintf(out, "%" PRIu64 "ms", *(const uint64_t *)base);
+        case CONF_DURATION: {
+            uint64_t ms = *(const uint64_t *)base;
+            if (ms % 1000 == 0)
+                fprintf(out, "%" PRIu64 "s", ms / 1000);
+            else
+                fprintf(out, "%" PRIu64 "ms", ms);
             break;
+        }
         case CONF_ENUM:
             fprintf(out, "%s", k->words[*(const int *)base]);
             break;

@@ -19,6 +19,8 @@
 #include "buf.h"
 #include "ptime.h"
 
+struct store;
+
 /* The limit of a counter without limit: value + add can never exceed it,
  * except by overflowing, which still fails. */
 #define COUNTER_NO_LIMIT UINT64_MAX
@@ -94,7 +96,6 @@ bool counters_reqs_valid(const struct counter_req *reqs, size_t n, struct buf *e
  * closed by counters_close).  clock gives "now" (tests inject one).
  * Windows that ended more than a day ago are deleted about once an hour,
  * inside a committing check_add. */
-struct store;
 struct counters *counters_sqlite_open(struct store *s, struct clock clock);
 
 #endif

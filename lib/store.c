@@ -142,7 +142,7 @@ static bool store_run(struct store *s, const char *sql, const char *what, struct
 bool store_begin(struct store *s, bool write, struct buf *err)
 {
     if (write)
-        return store_run(s, "BEGIN", "starting a write transaction", err);
+        return store_run(s, "BEGIN IMMEDIATE", "starting a write transaction", err);
     return store_run(s, "BEGIN", "starting a read transaction", err);
 }
 
@@ -174,9 +174,13 @@ static bool store_read_version(struct store *s, int *version, struct buf *err)
 
 static bool store_version_known(const struct store *s, int version, struct buf *err)
 {
-    if (version <= STORE_NMIGRATIONS)
+    if (version >= 0 && version <= STORE_NMIGRATIONS)
         return true;
     buf_reset(err);
+    if (version < 0) {
+        buf_printf(err, "%s: invalid schema version %d", s->path, version);
+        return false;
+    }
     buf_printf(err,
                "%s: schema version %d was written by a newer postern "
                "(this one knows up to version %d): upgrade postern",

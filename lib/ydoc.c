@@ -2,6 +2,7 @@
 #include "ydoc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <yaml.h>
@@ -12,37 +13,89 @@
 #define YDOC_MAX_DEPTH 64
 #define YDOC_MAX_BYTES (64u << 20)
 
-static struct ynode *ynode_new(enum ykind k, const yaml_mark_t *m)
+/* Bump allocator: parsing a rule file makes many small nodes that all die
+ * together, so one arena per document replaces thousands of malloc/free. */
+struct yarena {
+    struct yarena *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+#define YARENA_CHUNK 16384
+
+static void *yarena_alloc(struct yarena **head, size_t n)
 {
-    struct ynode *n = mem_alloc(sizeof *n);
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    struct yarena *a = *head;
+    if (a == NULL || a->cap - a->used < n) {
+        size_t cap = n > YARENA_CHUNK ? n : YARENA_CHUNK;
+        struct yarena *c = mem_alloc(sizeof *c + cap);
+        c->cap = cap;
+        c->used = 0;
+        if (a != NULL && n > YARENA_CHUNK) {
+            /* a big block gets its own chunk behind the current one */
+            c->next = a->next;
+            a->next = c;
+        } else {
+            c->next = a;
+            *head = c;
+        }
+        a = c;
+    }
+    void *p = (char *)a->data + a->used;
+    a->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+static void yarena_free(struct yarena *a)
+{
+    while (a != NULL) {
+        struct yarena *next = a->next;
+        mem_free(a);
+        a = next;
+    }
+}
+
+/* Builder state: a stack of open collections; a map slot waits for its value. */
+struct ybuild {
+    struct yarena **arena;
+    struct ynode *stack[YDOC_MAX_DEPTH];
+    struct ynode *pending_key[YDOC_MAX_DEPTH];
+    int depth;
+    struct ynode *root;
+};
+
+static struct ynode *ynode_new(struct ybuild *b, enum ykind k, const yaml_mark_t *m)
+{
+    struct ynode *n = yarena_alloc(b->arena, sizeof *n);
     n->kind = k;
     n->line = (int)m->line + 1;
     n->col = (int)m->column + 1;
     return n;
 }
 
-static void ynode_free(struct ynode *n)
+/* Append to a collection, doubling its arrays inside the arena. */
+static void ynode_append(struct ybuild *b, struct ynode *top, struct ynode *key, struct ynode *val)
 {
-    if (n == NULL)
-        return;
-    for (size_t i = 0; i < n->n; i++) {
-        ynode_free(n->items[i]);
-        if (n->keys)
-            ynode_free(n->keys[i]);
+    if (top->n == top->cap) {
+        size_t cap = top->cap ? top->cap * 2 : 8;
+        struct ynode **items = yarena_alloc(b->arena, cap * sizeof *items);
+        if (top->n)
+            memcpy(items, top->items, top->n * sizeof *items);
+        top->items = items;
+        if (top->kind == Y_MAP) {
+            struct ynode **keys = yarena_alloc(b->arena, cap * sizeof *keys);
+            if (top->n)
+                memcpy(keys, top->keys, top->n * sizeof *keys);
+            top->keys = keys;
+        }
+        top->cap = cap;
     }
-    mem_free(n->items);
-    mem_free(n->keys);
-    mem_free(n->str);
-    mem_free(n);
+    if (top->kind == Y_MAP)
+        top->keys[top->n] = key;
+    top->items[top->n++] = val;
 }
-
-/* Builder state: a stack of open collections; a map slot waits for its value. */
-struct ybuild {
-    struct ynode *stack[YDOC_MAX_DEPTH];
-    struct ynode *pending_key[YDOC_MAX_DEPTH];
-    int depth;
-    struct ynode *root;
-};
 
 static bool ybuild_add(struct ybuild *b, struct ynode *n, const char *file, struct diags *d)
 {
@@ -52,8 +105,7 @@ static bool ybuild_add(struct ybuild *b, struct ynode *n, const char *file, stru
     }
     struct ynode *top = b->stack[b->depth - 1];
     if (top->kind == Y_SEQ) {
-        top->items = mem_grow(top->items, top->n + 1, sizeof *top->items);
-        top->items[top->n++] = n;
+        ynode_append(b, top, NULL, n);
         return true;
     }
     struct ynode *key = b->pending_key[b->depth - 1];
@@ -61,34 +113,20 @@ static bool ybuild_add(struct ybuild *b, struct ynode *n, const char *file, stru
         if (n->kind != Y_SCALAR) {
             diag_at(d, file, n->line, n->col, "expected a scalar mapping key, found %s",
                     ynode_kind_name(n));
-            ynode_free(n);
             return false;
         }
         for (size_t i = 0; i < top->n; i++)
             if (strcmp(top->keys[i]->str, n->str) == 0) {
                 diag_at(d, file, n->line, n->col, "duplicate key \"%s\" (first at line %d)",
                         n->str, top->keys[i]->line);
-                ynode_free(n);
                 return false;
             }
         b->pending_key[b->depth - 1] = n;
         return true;
     }
-    top->keys = mem_grow(top->keys, top->n + 1, sizeof *top->keys);
-    top->items = mem_grow(top->items, top->n + 1, sizeof *top->items);
-    top->keys[top->n] = key;
-    top->items[top->n++] = n;
+    ynode_append(b, top, key, n);
     b->pending_key[b->depth - 1] = NULL;
     return true;
-}
-
-/* After an error: every open collection is linked under the root, only
- * the keys still waiting for a value are not. */
-static void ybuild_free(struct ybuild *b)
-{
-    for (int i = 0; i < b->depth; i++)
-        ynode_free(b->pending_key[i]);
-    ynode_free(b->root);
 }
 
 static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
@@ -99,6 +137,7 @@ static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
     bool ok = true, done = false;
 
     memset(&b, 0, sizeof b);
+    b.arena = &doc->arena;
     while (ok && !done) {
         if (!yaml_parser_parse(p, &ev)) {
             diag_at(d, doc->file, (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1,
@@ -133,9 +172,10 @@ static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
                 ok = false;
                 break;
             }
-            struct ynode *n = ynode_new(Y_SCALAR, m);
+            struct ynode *n = ynode_new(&b, Y_SCALAR, m);
             n->len = ev.data.scalar.length;
-            n->str = mem_strndup((const char *)ev.data.scalar.value, n->len);
+            n->str = yarena_alloc(b.arena, n->len + 1);
+            memcpy(n->str, ev.data.scalar.value, n->len);
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             ok = ybuild_add(&b, n, doc->file, d);
             break;
@@ -158,7 +198,7 @@ static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
                 ok = false;
                 break;
             }
-            struct ynode *n = ynode_new(ev.type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP, m);
+            struct ynode *n = ynode_new(&b, ev.type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP, m);
             ok = ybuild_add(&b, n, doc->file, d);
             if (ok) {
                 b.pending_key[b.depth] = NULL;
@@ -175,10 +215,8 @@ static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
         }
         yaml_event_delete(&ev);
     }
-    if (!ok) {
-        ybuild_free(&b);
-        return false;
-    }
+    if (!ok)
+        return false;  /* the partial tree is in the arena: ydoc_free */
     doc->root = b.root;
     return true;
 }
@@ -189,6 +227,7 @@ bool ydoc_load_buffer(struct ydoc *doc, const char *name, const char *text, size
     yaml_parser_t p;
     doc->file = mem_strdup(name);
     doc->root = NULL;
+    doc->arena = NULL;
     if (!yaml_parser_initialize(&p)) {
         diag_at(d, name, 0, 0, "cannot initialise the YAML parser");
         return false;
@@ -208,6 +247,7 @@ bool ydoc_load_file(struct ydoc *doc, const char *path, struct diags *d)
 
     doc->file = NULL;
     doc->root = NULL;
+    doc->arena = NULL;
     if (f == NULL) {
         diag_at(d, path, 0, 0, "cannot open: %s", strerror(errno));
         doc->file = mem_strdup(path);
@@ -239,10 +279,11 @@ bool ydoc_load_file(struct ydoc *doc, const char *path, struct diags *d)
 
 void ydoc_free(struct ydoc *doc)
 {
-    ynode_free(doc->root);
+    yarena_free(doc->arena);
     mem_free(doc->file);
     doc->root = NULL;
     doc->file = NULL;
+    doc->arena = NULL;
 }
 
 const struct ynode *ynode_get(const struct ynode *map, const char *key)

@@ -21,11 +21,16 @@ struct ynode {
     size_t n;                  /* items of a seq, pairs of a map */
     struct ynode **items;      /* seq items, or map values */
     struct ynode **keys;       /* map keys (always scalars) */
+    size_t cap;                /* allocated items (and keys) */
 };
 
+struct yarena;
+
+/* Every node and string of a document lives in one arena, freed at once. */
 struct ydoc {
     char *file;                /* name used in diagnostics */
     struct ynode *root;        /* NULL for an empty document */
+    struct yarena *arena;
 };
 
 /* Load a file (or a buffer); on error add diagnostics and return false. */
