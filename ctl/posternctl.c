@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "conf.h"
 #include "diag.h"
 #include "rules.h"
@@ -121,6 +122,11 @@ static int ctl_config_show(struct ctl *c, int argc, char **argv)
     (void)argv;
     if (ctl_load_conf(c) != 0)
         return 1;
+    if (c->rules_dir) {
+        /* show what this invocation would use */
+        mem_free(c->conf.rules);
+        c->conf.rules = mem_strdup(c->rules_dir);
+    }
     conf_print(&c->conf, stdout);
     return 0;
 }
@@ -191,6 +197,11 @@ int main(int argc, char **argv)
         conf_free(&c.conf);
         return rc;
     }
+    for (size_t i = 0; i < sizeof ctl_cmds / sizeof ctl_cmds[0]; i++)
+        if (strcmp(argv[0], ctl_cmds[i].name) == 0) {
+            fprintf(stderr, "usage: posternctl %s\n", ctl_cmds[i].usage);
+            return 2;
+        }
     fprintf(stderr, "posternctl: unknown command \"%s\"\n", argv[0]);
     ctl_usage(stderr);
     return 2;

@@ -17,7 +17,8 @@ static const char *gram_found(const char *s, char *out, size_t size)
         return out;
     }
     out[o++] = '"';
-    for (; s[i] && i < 40 && o + 6 < size; i++) {
+    /* room for one more escape, then "...", the quote and the NUL */
+    for (; s[i] && i < 40 && o + 10 < size; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f)
             o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
@@ -36,7 +37,7 @@ static const char *gram_found(const char *s, char *out, size_t size)
 __attribute__((format(printf, 4, 5)))
 static bool gram_fail(char *err, size_t errsize, const char *s, const char *expected, ...)
 {
-    char what[160], found[64];
+    char what[GRAM_ERR_MAX], found[64];
     va_list ap;
     va_start(ap, expected);
     vsnprintf(what, sizeof what, expected, ap);
@@ -55,7 +56,7 @@ static bool gram_digits(const char *s, const char **end, uint64_t max, uint64_t 
         return false;
     for (; isdigit((unsigned char)*p); p++) {
         unsigned d = (unsigned)(*p - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             *overflow = true;
         else
             v = v * 10 + d;
@@ -252,6 +253,8 @@ static bool gram_dns_name(const char *s, bool need_dot, char *out, size_t outsiz
     }
     if (s[len - 1] == '-')
         return gram_fail(err, errsize, s, "%s (a label may not end with '-')", what);
+    if (label == 0) /* "example.com..": an empty last label */
+        return gram_fail(err, errsize, s, "%s (empty label or a label ending in '-')", what);
     if (need_dot && labels < 2)
         return gram_fail(err, errsize, s, "%s with at least two labels", what);
     out[len] = '\0';
@@ -345,7 +348,8 @@ bool gram_number(const char *s, double min, double max, double *out, char *err, 
     const char *p = s;
     if (*p == '-' || *p == '+')
         p++;
-    if (!isdigit((unsigned char)*p))
+    /* strtod also reads hexadecimal ("0x10"): not a decimal number */
+    if (!isdigit((unsigned char)*p) || strpbrk(p, "xX") != NULL)
         return gram_fail(err, errsize, s, "a number from %g to %g", min, max);
     double v = strtod(s, &end);
     if (*end != '\0' || !isfinite(v) || v < min || v > max)

@@ -74,6 +74,15 @@ bool tz_select(const char *name)
         snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", name);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             return false;
+        /* zone.tab, tzdata.zi ... live there too: a zone starts with "TZif" */
+        char magic[4];
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            return false;
+        size_t n = fread(magic, 1, sizeof magic, f);
+        fclose(f);
+        if (n != sizeof magic || memcmp(magic, "TZif", 4) != 0)
+            return false;
     }
     setenv("TZ", name, 1);
     tzset();

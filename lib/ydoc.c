@@ -129,6 +129,24 @@ static bool ybuild_add(struct ybuild *b, struct ynode *n, const char *file, stru
     return true;
 }
 
+/* Only the core schema's tags (!!str, !!int ...) are allowed: others
+ * (!!binary, !custom, the non-specific "!") change what a value means. */
+static bool ydoc_tag_ok(const yaml_char_t *tag, const char *file, const yaml_mark_t *m, struct diags *d)
+{
+    static const char *const core[] = { "str", "int", "float", "bool", "null", "seq", "map", NULL };
+    static const char prefix[] = "tag:yaml.org,2002:";
+    const char *t = (const char *)tag;
+    bool yaml = t != NULL && strncmp(t, prefix, sizeof prefix - 1) == 0;
+    if (t == NULL)
+        return true;
+    for (int i = 0; yaml && core[i]; i++)
+        if (strcmp(t + sizeof prefix - 1, core[i]) == 0)
+            return true;
+    diag_at(d, file, (int)m->line + 1, (int)m->column + 1, "YAML tags (%s%s) are not supported in postern files",
+            yaml ? "!!" : "", yaml ? t + sizeof prefix - 1 : t);
+    return false;
+}
+
 static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
 {
     struct ybuild b;
@@ -172,6 +190,10 @@ static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
                 ok = false;
                 break;
             }
+            if (!ydoc_tag_ok(ev.data.scalar.tag, doc->file, m, d)) {
+                ok = false;
+                break;
+            }
             struct ynode *n = ynode_new(&b, Y_SCALAR, m);
             n->len = ev.data.scalar.length;
             n->str = yarena_alloc(b.arena, n->len + 1);
@@ -189,6 +211,12 @@ static bool ydoc_parse(struct ydoc *doc, yaml_parser_t *p, struct diags *d)
                 diag_at(d, doc->file, (int)m->line + 1, (int)m->column + 1,
                         "YAML anchors (&%s) are not supported in postern files",
                         (const char *)anchor);
+                ok = false;
+                break;
+            }
+            if (!ydoc_tag_ok(ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag
+                                                                  : ev.data.mapping_start.tag,
+                             doc->file, m, d)) {
                 ok = false;
                 break;
             }

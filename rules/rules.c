@@ -2,6 +2,7 @@
  * reference counting, and the effective settings of accounts. */
 #include "rules.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -22,10 +23,13 @@ static int rules_cmp_tenant(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* *.yaml and *.yml; hidden files (editors' swap files) are not rules. */
 static bool rules_is_rule_file(const char *name)
 {
     size_t n = strlen(name);
-    return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".yaml") == 0;
+    if (name[0] == '.')
+        return false;
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) || (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
 struct rules *rules_load(const char *dir, struct diags *d, struct diags *warn)
@@ -126,7 +130,13 @@ void rules_unref(struct rules *r)
 
 const struct tenant *rules_tenant(const struct rules *r, const char *name)
 {
-    struct tenant key = { .name = (char *)name };
+    char lower[80];
+    size_t n = strlen(name);
+    if (n >= sizeof lower)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    struct tenant key = { .name = lower };
     return bsearch(&key, r->tenants, r->n_tenants, sizeof *r->tenants, rules_cmp_tenant);
 }
 

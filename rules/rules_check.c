@@ -102,14 +102,44 @@ static void check_clients(const struct rules *r, struct diags *d)
     mem_free(v);
 }
 
+static bool check_same_outbound(const struct outbound *a, const struct outbound *b)
+{
+    if (a->n_ips != b->n_ips || (a->helo == NULL) != (b->helo == NULL) ||
+        (a->helo && strcmp(a->helo, b->helo) != 0))
+        return false;
+    return memcmp(a->ips, b->ips, a->n_ips * sizeof *a->ips) == 0;
+}
+
+/* Transport name -> the first outbound that binds it to addresses. */
+struct bound {
+    const struct tenant *t;
+    const struct outbound *o;
+};
+
 /* A transport bound to addresses, and each outbound address, belongs to
- * one tenant: otherwise mail of one tenant could leave from another's IP. */
-static void check_outbound(struct hmap *tr, struct hmap *ips, struct owner **pool, size_t *used,
-                           struct diags *d, const struct tenant *t, const struct outbound *o)
+ * one tenant: otherwise mail of one tenant could leave from another's IP.
+ * Within a tenant, a transport may be repeated with the same definition. */
+static void check_bind(struct hmap *tr, struct bound *slot, struct hmap *ips, struct owner **pool,
+                       size_t *used, struct diags *d, const struct tenant *t, const struct outbound *o)
 {
     if (!o->set || o->transport == NULL || o->n_ips == 0)
         return;
-    check_claim(tr, pool, used, d, o->transport, "outbound transport", t, o->pos, false);
+    void *old = NULL;
+    slot->t = t;
+    slot->o = o;
+    if (!hmap_put(tr, o->transport, strlen(o->transport), slot, &old)) {
+        const struct bound *b = old;
+        struct owner first = { b->t, b->o->pos };
+        char msg[160];
+        snprintf(msg, sizeof msg, "outbound transport %s", o->transport);
+        if (b->t != t)
+            check_conflict(d, &o->pos, msg, &first, t);
+        else if (!check_same_outbound(b->o, o))
+            diag_at(d, o->pos.file, o->pos.line, o->pos.col,
+                    "outbound transport %s is defined differently at %s:%d:%d", o->transport, b->o->pos.file,
+                    b->o->pos.line, b->o->pos.col);
+        return;
+    }
     for (size_t i = 0; i < o->n_ips; i++) {
         char a[64];
         ipaddr_format(&o->ips[i], a, sizeof a);
@@ -117,10 +147,26 @@ static void check_outbound(struct hmap *tr, struct hmap *ips, struct owner **poo
     }
 }
 
+/* An outbound without ips names a transport kept in master.cf by hand: it
+ * must not be one that another tenant binds to its own addresses. */
+static void check_reference(const struct hmap *tr, struct diags *d, const struct tenant *t,
+                            const struct outbound *o)
+{
+    if (!o->set || o->transport == NULL || o->n_ips != 0)
+        return;
+    const struct bound *b = hmap_gets(tr, o->transport);
+    if (b != NULL && b->t != t) {
+        struct owner first = { b->t, b->o->pos };
+        char msg[160];
+        snprintf(msg, sizeof msg, "outbound transport %s", o->transport);
+        check_conflict(d, &o->pos, msg, &first, t);
+    }
+}
+
 bool rules_check_cross(struct rules *r, struct diags *d)
 {
     struct hmap names, domains, logins, transports, ips;
-    size_t before = d->n, total = 0, used = 0;
+    size_t before = d->n, total = 0, used = 0, nbound = 0;
 
     for (size_t i = 0; i < r->n_tenants; i++) {
         const struct tenant *t = &r->tenants[i];
@@ -130,6 +176,7 @@ bool rules_check_cross(struct rules *r, struct diags *d)
             total += t->accounts[j].outbound.n_ips + 1;
     }
     struct owner *pool = mem_array(total, sizeof *pool);
+    struct bound *bound = mem_array(total, sizeof *bound);
     hmap_init(&names);
     hmap_init(&domains);
     hmap_init(&logins);
@@ -143,9 +190,15 @@ bool rules_check_cross(struct rules *r, struct diags *d)
         for (size_t j = 0; j < t->n_accounts; j++)
             if (!t->accounts[j].implicit && strcmp(t->accounts[j].name, "*") != 0)
                 check_claim(&logins, &pool, &used, d, t->accounts[j].name, "login", t, t->accounts[j].pos, false);
-        check_outbound(&transports, &ips, &pool, &used, d, t, &t->outbound);
+        check_bind(&transports, &bound[nbound++], &ips, &pool, &used, d, t, &t->outbound);
         for (size_t j = 0; j < t->n_accounts; j++)
-            check_outbound(&transports, &ips, &pool, &used, d, t, &t->accounts[j].outbound);
+            check_bind(&transports, &bound[nbound++], &ips, &pool, &used, d, t, &t->accounts[j].outbound);
+    }
+    for (size_t i = 0; i < r->n_tenants; i++) {
+        const struct tenant *t = &r->tenants[i];
+        check_reference(&transports, d, t, &t->outbound);
+        for (size_t j = 0; j < t->n_accounts; j++)
+            check_reference(&transports, d, t, &t->accounts[j].outbound);
     }
     check_clients(r, d);
     hmap_free(&names);
@@ -154,6 +207,7 @@ bool rules_check_cross(struct rules *r, struct diags *d)
     hmap_free(&transports);
     hmap_free(&ips);
     mem_free(pool);
+    mem_free(bound);
     return d->n == before;
 }
 
@@ -161,8 +215,19 @@ void rules_check_warn(const struct rules *r, struct diags *warn)
 {
     for (size_t i = 0; i < r->n_tenants; i++) {
         const struct tenant *t = &r->tenants[i];
+        for (size_t j = 0; j < t->n_clients; j++) {
+            const struct cidr *c = &t->clients[j];
+            bool v4 = ipaddr_is_v4(&c->net) && c->bits >= 96;
+            if ((v4 && c->bits < 96 + 8) || (!v4 && c->bits < 16)) {
+                char n[64];
+                diag_at(warn, t->file, t->client_pos[j].line, t->client_pos[j].col,
+                        "warning: client network %s is very large: every client in it that does not log in "
+                        "is taken for tenant %s, inbound mail too",
+                        cidr_format(c, n, sizeof n), t->name);
+            }
+        }
         for (size_t j = 0; j < t->n_dkim; j++)
-            if (access(t->dkim[j].key_path, R_OK) != 0)
+            if (t->dkim[j].active && access(t->dkim[j].key_path, R_OK) != 0)
                 diag_at(warn, t->file, t->dkim[j].pos.line, t->dkim[j].pos.col,
                         "warning: dkim key %s is not readable here (the milter will refuse to load it)",
                         t->dkim[j].key_path);

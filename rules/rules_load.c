@@ -2,6 +2,7 @@
  * key and value and reporting file:line:column for each error found. */
 #include "rules_load.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,9 +292,12 @@ static void rl_pace(struct rl *c, const struct ynode *n, const char *path, struc
         rl_path(p, sizeof p, path, "max_delay");
         if (pc->mode != PACE_DELAY) {
             rl_err(c, v, p, "max_delay applies to mode delay only (mode is %s)", pace_mode_words[pc->mode]);
-        } else if (RL_GRAM(c, v, p, "a duration like 20s", gram_duration(s, &pc->max_delay_ms, err, sizeof err)) &&
-                   pc->max_delay_ms > RULES_MAX_MAX_DELAY_MS) {
-            rl_err(c, v, p, "expected at most 240s (Postfix's milter_content_timeout is 300s), found \"%s\"", v->str);
+        } else if (RL_GRAM(c, v, p, "a duration like 20s", gram_duration(s, &pc->max_delay_ms, err, sizeof err))) {
+            if (pc->max_delay_ms > RULES_MAX_MAX_DELAY_MS)
+                rl_err(c, v, p, "expected at most 240s (Postfix's milter_content_timeout is 300s), found \"%s\"",
+                       v->str);
+            else if (pc->max_delay_ms == 0)
+                rl_err(c, v, p, "expected a duration above 0 (mode defer never waits), found \"%s\"", v->str);
         }
     }
 }
@@ -343,7 +347,9 @@ static void rl_scan(struct rl *c, const struct ynode *n, const char *path, struc
     }
     if ((v = ynode_get(n, "max_size")) != NULL) {
         rl_path(p, sizeof p, path, "max_size");
-        RL_GRAM(c, v, p, "a size like 10M", gram_size(s, &sc->max_size, err, sizeof err));
+        if (RL_GRAM(c, v, p, "a size like 10M", gram_size(s, &sc->max_size, err, sizeof err)) &&
+            sc->max_size == 0)
+            rl_err(c, v, p, "expected a size above 0 (antivirus: off and spam: off turn scanning off), found \"0\"");
     }
 }
 
@@ -533,6 +539,14 @@ static void rl_clients(struct rl *c, const struct ynode *n, struct tenant *t)
             rl_err(c, v, "clients", "%s", cerr);
             continue;
         }
+        bool dup = false;
+        for (size_t j = 0; j < t->n_clients && !dup; j++)
+            if (t->clients[j].bits == cd.bits && memcmp(&t->clients[j].net, &cd.net, sizeof cd.net) == 0) {
+                rl_err(c, v, "clients", "network %s listed twice (first at line %d)", s, t->client_pos[j].line);
+                dup = true;
+            }
+        if (dup)
+            continue;
         t->client_pos[t->n_clients] = rl_pos(c, v);
         t->clients[t->n_clients++] = cd;
     }
@@ -557,11 +571,16 @@ static void rl_tenant_checks(struct rl *c, struct tenant *t)
         bool own = at == NULL;
         for (size_t j = 0; at && j < t->n_domains; j++)
             own |= strcmp(t->domains[j], at + 1) == 0;
-        if (!own)
-            diag_at(c->d, c->file, a->pos.line, a->pos.col,
-                    "accounts: %s is not in one of tenant %s's domains (%s)", a->name,
-                    t->name ? t->name : "?", t->n_domains ? t->domains[0] : "none"),
-                c->errors++;
+        if (!own) {
+            struct buf list;
+            buf_init(&list);
+            for (size_t j = 0; j < t->n_domains; j++)
+                buf_printf(&list, "%s%s", j ? ", " : "", t->domains[j]);
+            diag_at(c->d, c->file, a->pos.line, a->pos.col, "accounts: %s is not in one of tenant %s's domains (%s)",
+                    a->name, t->name ? t->name : "?", t->n_domains ? list.data : "none");
+            buf_free(&list);
+            c->errors++;
+        }
     }
 }
 
@@ -596,8 +615,13 @@ bool rules_load_tenant(struct tenant *t, const char *file, struct diags *d)
     t->pos = rl_pos(&c, r);
     if ((v = ynode_get(r, "tenant")) == NULL)
         rl_err(&c, r, "", "missing key \"tenant\" (the tenant's name)");
-    else if (RL_GRAM(&c, v, "tenant", "a tenant name", gram_name(s, "a tenant name", err, sizeof err)))
-        t->name = mem_strdup(v->str), t->pos = rl_pos(&c, v);
+    else if (RL_GRAM(&c, v, "tenant", "a tenant name", gram_name(s, "a tenant name", err, sizeof err))) {
+        /* tenant names compare case-insensitively: stored lowercased */
+        t->name = mem_strdup(v->str);
+        for (char *q = t->name; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        t->pos = rl_pos(&c, v);
+    }
     if ((v = ynode_get(r, "description")) != NULL) {
         const char *s = rl_scalar(&c, v, "description", "a text");
         if (s)
@@ -623,8 +647,7 @@ bool rules_load_tenant(struct tenant *t, const char *file, struct diags *d)
         rl_scan(&c, v, "scan", &t->scan);
     if ((v = ynode_get(r, "inbound")) != NULL)
         rl_inbound(&c, v, "inbound", &t->inbound);
-    if (c.errors == 0)
-        rl_tenant_checks(&c, t);
+    rl_tenant_checks(&c, t);
     for (size_t i = 0; i < t->n_accounts; i++)
         if (strcmp(t->accounts[i].name, "*") == 0)
             t->wildcard = &t->accounts[i];

@@ -167,10 +167,10 @@ void rules_summary_tenant(const struct tenant *t, FILE *out)
             t->n_domains > 1 ? ", ..." : "", declared, declared == 1 ? "" : "s", t->n_clients,
             t->n_clients == 1 ? "" : "s", t->n_dkim, t->n_dkim == 1 ? "" : "s");
     const struct quota *q = t->limits.messages;
+    int shown = 0;
     for (int u = 0; u < WIN_COUNT; u++)
-        if (q[u].set && !q[u].unlimited) {
-            fprintf(out, ", messages %" PRIu64 "/%s", q[u].count, window_unit_name((enum window_unit)u));
-            break;
-        }
+        if (q[u].set && !q[u].unlimited)
+            fprintf(out, "%s%" PRIu64 "/%s", shown++ ? " " : ", messages ", q[u].count,
+                    window_unit_name((enum window_unit)u));
     fprintf(out, "\n");
 }

@@ -25,10 +25,12 @@
 # The namespace itself appears as /run/netns/$LAB_NS while the lab is up.
 #
 # Public functions (details at each definition):
-#   lab_up, lab_down, lab_exec, lab_dns_add, lab_dns_restart, lab_dig,
-#   lab_postconf, lab_master_add, lab_postfix_reload, lab_send, lab_send_auth,
+#   lab_up, lab_down, lab_exec, lab_pid,
+#   lab_dns_add, lab_dns_restart, lab_dig,
+#   lab_postconf, lab_master_add, lab_map, lab_postfix_reload,
+#   lab_send, lab_send_auth,
 #   lab_wait_sink, lab_sink_files, lab_sink_count, lab_sink_header,
-#   lab_wait_log, lab_pid, lab_fail, lab_ok
+#   lab_wait_log, lab_ok, lab_fail
 #
 # Environment knobs:
 #   LAB_KEEP=1      keep $LAB_DIR after lab_down (processes are still stopped)
@@ -83,16 +85,19 @@ _lab_err() { printf 'lab: %s\n' "$*" >&2; }
 _lab_now_us() { local t=${EPOCHREALTIME/./}; printf '%s' "${t/,/}"; }
 
 # _lab_poll DEADLINE_S CMD...: run CMD every 0.1 s until it succeeds;
-# return 1 when DEADLINE_S seconds have passed.
+# return 1 when DEADLINE_S seconds have passed, or at once when CMD returns
+# 99 (= "hopeless", e.g. the daemon we are waiting for has died).
 _lab_poll() {
-    local deadline_s=$1
+    local deadline_s=$1 rc
     shift
     local end=$(($(_lab_now_us) + deadline_s * 1000000))
     while :; do
-        if "$@"; then
+        rc=0
+        "$@" || rc=$?
+        if ((rc == 0)); then
             return 0
         fi
-        if (($(_lab_now_us) >= end)); then
+        if ((rc == 99)) || (($(_lab_now_us) >= end)); then
             return 1
         fi
         sleep 0.1
@@ -126,6 +131,7 @@ _lab_ns_empty() {
 
 # _lab_smtp_ready ADDR PORT: a connection gets a "220" greeting.
 _lab_smtp_ready() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
     ip netns exec "$LAB_NS" timeout 10 bash -c '
         exec 3<>"/dev/tcp/$1/$2" || exit 1
         IFS= read -r -t 8 line <&3 || exit 1
@@ -143,7 +149,7 @@ _lab_require_up() {
 _lab_tail_logs() {
     local f
     for f in "$LAB_MAILLOG" "$LAB_DIR/postfix-cmd.log" "$LAB_DIR/dnsmasq.log" \
-        "$LAB_DIR/dnsmasq.out" "$LAB_DIR/sink.log"; do
+        "$LAB_DIR/dnsmasq.out" "$LAB_DIR/sink.log" "$LAB_DIR/init.log"; do
         if [[ -s $f ]]; then
             printf -- '--- last lines of %s ---\n' "$f" >&2
             tail -n 25 "$f" >&2
@@ -240,7 +246,10 @@ lab_up() {
 
 _lab_on_exit() {
     local rc=$?
-    lab_down
+    if ! lab_down && ((rc == 0)); then
+        _lab_err "teardown failed"
+        rc=1
+    fi
     exit "$rc"
 }
 
@@ -381,10 +390,11 @@ _lab_dns_write_conf() {
     } >"$LAB_DIR/dnsmasq.conf"
 }
 
+# Ready = answers a query itself (not via NSS, which might ask another
+# resolver, e.g. nss-resolve).
 _lab_dns_ready() {
-    _lab_pid_alive "$_LAB_DNS_PID" || return 2
-    ip netns exec "$LAB_NS" getent ahostsv4 mx.lab.test 2>/dev/null |
-        grep -q "^$LAB_SINK_ADDR "
+    _lab_pid_alive "$_LAB_DNS_PID" || return 99
+    _LAB_DIG_LIFETIME=2 lab_dig mx.lab.test A 2>/dev/null | grep -qxF "$LAB_SINK_ADDR"
 }
 
 _lab_dns_start() {
@@ -398,9 +408,7 @@ _lab_dns_start() {
         --user=nobody --group=nogroup \
         </dev/null >>"$LAB_DIR/dnsmasq.out" 2>&1 &
     _LAB_DNS_PID=$!
-    local rc=0
-    _lab_poll "$LAB_DEADLINE" _lab_dns_ready || rc=$?
-    if ((rc != 0)); then
+    if ! _lab_poll "$LAB_DEADLINE" _lab_dns_ready; then
         _lab_err "dnsmasq did not come up (config $LAB_DIR/dnsmasq.conf)"
         _lab_tail_logs
         return 1
@@ -408,15 +416,17 @@ _lab_dns_start() {
 }
 
 # lab_dig NAME [TYPE]: print the records the lab's DNS returns (TYPE A by
-# default), one per line; returns 1 on NXDOMAIN/NODATA.  Uses dnspython.
+# default), one per line; returns 1 on NXDOMAIN/NODATA.  Uses dnspython
+# (python3-dnspython, a dependency of python3-dkim).
 lab_dig() {
     _lab_require_up || return 1
-    ip netns exec "$LAB_NS" /usr/bin/python3 - "$1" "${2:-A}" <<'EOF'
+    ip netns exec "$LAB_NS" /usr/bin/python3 - "$1" "${2:-A}" \
+        "${_LAB_DIG_LIFETIME:-10}" <<'EOF'
 import sys
 import dns.resolver
 r = dns.resolver.Resolver(configure=False)
 r.nameservers = ["127.0.0.1"]
-r.lifetime = 10
+r.lifetime = float(sys.argv[3])
 try:
     for rr in r.resolve(sys.argv[1], sys.argv[2]):
         print(rr.to_text())
@@ -449,7 +459,7 @@ _lab_sink_start() {
 }
 
 _lab_sink_ready() {
-    _lab_pid_alive "$_LAB_SINK_PID" || return 2
+    _lab_pid_alive "$_LAB_SINK_PID" || return 99
     _lab_smtp_ready "$LAB_SINK_ADDR" 25
 }
 
@@ -590,7 +600,7 @@ while True:
 
 _lab_init_found() {
     local kids p nspid
-    _lab_pid_alive "$_LAB_UNSHARE_PID" || return 2
+    _lab_pid_alive "$_LAB_UNSHARE_PID" || return 99
     kids=$(cat "/proc/$_LAB_UNSHARE_PID/task/$_LAB_UNSHARE_PID/children" 2>/dev/null) ||
         return 1
     for p in $kids; do
@@ -652,13 +662,47 @@ lab_pid() {
     esac
 }
 
-# Every Postfix program that reads main.cf (postfix, postconf, master, each
-# new daemon) re-reads it every 300 ms until its mtime is at least ~2 s in the
-# past ("let it cool down", util/dict_file.c:dict_load_file_xt).  A freshly
-# written main.cf therefore costs ~2 s per program start; backdating the
-# mtime avoids that.
-_lab_cool_main_cf() {
-    touch -d "@$((EPOCHSECONDS - 10))" "$LAB_PF_CONF/main.cf"
+# Postfix re-reads main.cf -- and texthash: maps -- every 300 ms until the
+# file's mtime is at least a second or two in the past ("let it cool down",
+# util/dict_file.c:dict_load_file_xt, util/dict_thash.c).  Each program that
+# opens a freshly written file (postfix, postconf, master, every new daemon)
+# thus stalls ~2 s.  The lab backdates its configuration instead: all files
+# under $LAB_PF_CONF, and map files under $LAB_DIR named in main.cf or
+# master.cf (never anything in the queue directory or outside $LAB_DIR).
+_lab_cool_config() {
+    local t=$((EPOCHSECONDS - 10)) f
+    find "$LAB_PF_CONF" -type f -exec touch -d "@$t" {} +
+    while IFS= read -r f; do
+        case $f in
+        "$LAB_PF_QUEUE"/*) ;;
+        "$LAB_DIR"/*)
+            if [[ -f $f ]]; then
+                touch -d "@$t" "$f"
+            fi
+            ;;
+        esac
+    done < <(grep -ohE '[a-z0-9_]+:/[^[:space:],}]+' "$LAB_PF_CONF/main.cf" \
+        "$LAB_PF_CONF/master.cf" 2>/dev/null | cut -d: -f2- | sort -u)
+    return 0
+}
+
+# lab_map NAME 'key value'...: write the lines to $LAB_PF_CONF/NAME and
+# print "texthash:$LAB_PF_CONF/NAME" for use in lab_postconf, e.g.
+#   lab_postconf "transport_maps = $(lab_map transport 'acme.example bind2:')"
+lab_map() {
+    [[ -n $LAB_PF_CONF && -d $LAB_PF_CONF ]] || {
+        _lab_err "lab_map: no lab Postfix configuration (call lab_up first)"
+        return 1
+    }
+    local name=$1
+    shift
+    if [[ $name == */* || -z $name ]]; then
+        _lab_err "lab_map: NAME must be a plain file name"
+        return 1
+    fi
+    printf '%s\n' "$@" >"$LAB_PF_CONF/$name" || return 1
+    touch -d "@$((EPOCHSECONDS - 10))" "$LAB_PF_CONF/$name"
+    printf 'texthash:%s\n' "$LAB_PF_CONF/$name"
 }
 
 _lab_postfix_write_config() {
@@ -719,7 +763,6 @@ delay_warning_time = 0
 biff = no
 append_dot_mydomain = no
 EOF
-    _lab_cool_main_cf
 
     cat >"$LAB_PF_CONF/master.cf" <<EOF
 # Private Postfix instance of the postern lab (generated by lab.sh).
@@ -770,6 +813,7 @@ _lab_postfix_ready() {
 }
 
 _lab_postfix_start() {
+    _lab_cool_config
     if ! _lab_postfix_cmd start; then
         _lab_err "postfix start failed"
         _lab_tail_logs
@@ -790,7 +834,7 @@ lab_postconf() {
         return 1
     }
     postconf -c "$LAB_PF_CONF" -e "$@" || return 1
-    _lab_cool_main_cf
+    _lab_cool_config
 }
 
 # lab_master_add 'LINE'...: append lines to the lab's master.cf, e.g.
@@ -806,7 +850,11 @@ lab_master_add() {
 
 _lab_reload_count() { grep -c -- ' reload -- version ' "$LAB_MAILLOG" 2>/dev/null || true; }
 
-_lab_reload_seen() { (($(_lab_reload_count) > $1)); }
+_lab_reload_seen() {
+    (($(_lab_reload_count) > $1)) && return 0
+    _lab_pid_alive "$2" || return 99
+    return 1
+}
 
 # lab_postfix_reload: `postfix reload` and wait until the master has re-read
 # its configuration and every daemon of the old configuration has exited, so
@@ -821,19 +869,20 @@ lab_postfix_reload() {
         return 1
     fi
     old=$(_lab_master_children "$master")
+    _lab_cool_config
     if ! _lab_postfix_cmd reload; then
         _lab_err "postfix reload failed"
         _lab_tail_logs
         return 1
     fi
-    if ! _lab_poll "$LAB_DEADLINE" _lab_reload_seen "$before"; then
-        _lab_err "lab_postfix_reload: the master did not log the reload"
+    if ! _lab_poll "$LAB_DEADLINE" _lab_reload_seen "$before" "$master"; then
+        _lab_err "lab_postfix_reload: the master did not log the reload (or died)"
         _lab_tail_logs
         return 1
     fi
     for p in $old; do
         if ! _lab_poll "$LAB_DEADLINE" _lab_pid_gone "$p"; then
-            _lab_err "lab_postfix_reload: old daemon $p ($(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ')) is still running"
+            _lab_err "lab_postfix_reload: old daemon $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)) is still running"
             return 1
         fi
     done
@@ -876,7 +925,8 @@ lab_send() {
         n=$((n + 1))
     done
     LAB_SWAKS_LOG=$LAB_DIR/swaks.$n.log
-    ip netns exec "$LAB_NS" swaks --server 127.0.0.1 --port 25 \
+    # --config /dev/null: ignore a developer's ~/.swaksrc.
+    ip netns exec "$LAB_NS" swaks --config /dev/null --server 127.0.0.1 --port 25 \
         --from sender@acme.example --to someone@remote.example \
         --helo client.lab.test --timeout 60 --suppress-data \
         "$@" </dev/null >"$LAB_SWAKS_LOG" 2>&1 || rc=$?

@@ -11,7 +11,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lab/lab.sh
 source "$here/lab.sh"
 
-t_start=$(_lab_now_us)
+ms_since() { local now=${EPOCHREALTIME/[.,]/}; echo $(((now - $1) / 1000)); }
+t_start=${EPOCHREALTIME/[.,]/}
 
 # sink_file_with HEADER ADDRESS: the first sink file whose smtp-sink header
 # (X-Mail-Args: envelope sender, X-Rcpt-Args: recipient) names <ADDRESS>.
@@ -37,7 +38,7 @@ expect_header() {
 }
 
 lab_up
-lab_ok "lab up: namespace $LAB_NS, files in $LAB_DIR ($((($(_lab_now_us) - t_start) / 1000)) ms)"
+lab_ok "lab up: namespace $LAB_NS, files in $LAB_DIR ($(ms_since "$t_start") ms)"
 
 # --- (a) authenticated submission --------------------------------------------
 rc=0
@@ -58,9 +59,9 @@ lab_wait_log 'sasl_method=PLAIN, sasl_username=alice@corp\.example' ||
 lab_ok "(a) AUTH PLAIN submission on 587 delivered via MX to the sink from 127.0.0.1"
 
 # --- (b) transport bound to 127.0.0.2, chosen by sender ------------------------
-printf 'bob@corp.example bind2:\n' >"$LAB_DIR/sender_transport"
 lab_master_add "bind2 unix - - n - - smtp -o smtp_bind_address=127.0.0.2 -o smtp_helo_name=out2.lab.test -o syslog_name=$LAB_NS/bind2"
-lab_postconf "sender_dependent_default_transport_maps = texthash:$LAB_DIR/sender_transport"
+map=$(lab_map sender_transport 'bob@corp.example bind2:')
+lab_postconf "sender_dependent_default_transport_maps = $map"
 lab_postfix_reload
 rc=0
 lab_send_auth bob@corp.example secret --to someone@remote.example || rc=$?
@@ -107,13 +108,15 @@ dir=$LAB_DIR
 declare -A start_of=()
 for name in master dnsmasq smtp-sink init; do
     p=$(lab_pid "$name")
-    [[ -n $p ]] && _lab_pid_alive "$p" || lab_fail "(d) no running $name before teardown"
+    if [[ -z $p || ! -d /proc/$p ]]; then
+        lab_fail "(d) no running $name before teardown"
+    fi
 done
 # Every process in the namespace, with its start time (PIDs may be reused).
 for p in $(ip netns pids "$ns"); do
     start_of[$p]=$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null) || true
 done
-echo "teardown: $(printf '%s ' "${!start_of[@]}")(master $(lab_pid master), dnsmasq $(lab_pid dnsmasq), smtp-sink $(lab_pid smtp-sink))"
+echo "teardown: $(printf '%s\n' "${!start_of[@]}" | sort -n | tr '\n' ' ')(master $(lab_pid master), dnsmasq $(lab_pid dnsmasq), smtp-sink $(lab_pid smtp-sink))"
 lab_down || lab_fail "(d) lab_down reported an error"
 lab_down || lab_fail "(d) a second lab_down is not a no-op"
 
@@ -135,4 +138,4 @@ for p in "${!start_of[@]}"; do
 done
 lab_ok "(d) teardown: no namespace, no /etc/netns/$ns, no $dir, none of ${#start_of[@]} processes left (not even as zombies)"
 
-echo "t_smoke: all checks passed in $((($(_lab_now_us) - t_start) / 1000)) ms"
+echo "t_smoke: all checks passed in $(ms_since "$t_start") ms"

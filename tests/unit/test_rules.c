@@ -61,8 +61,9 @@ START_TEST(examples_load)
     const struct tenant *t = rules_tenant(r, "acme");
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(t->n_domains, 2);
-    ck_assert_uint_eq(t->limits.messages[WIN_DAY].count, 50000);
-    ck_assert_uint_eq(t->limits.bytes[WIN_DAY].count, 10ull << 30);
+    ck_assert(!t->limits.messages[WIN_DAY].set);                 /* no cap */
+    ck_assert_uint_eq(t->limits.bytes[WIN_DAY].count, 50ull << 30);
+    ck_assert_ptr_eq(rules_tenant(r, "ACME"), t);                 /* case-insensitive */
     ck_assert_uint_eq(t->limits.message_size, 25u << 20);
     ck_assert_ptr_null(rules_tenant(r, "nobody"));
     rules_unref(r);
