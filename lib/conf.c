@@ -99,7 +99,7 @@ static bool conf_set(struct postern_conf *c, const struct conf_key *k, const cha
         *(char **)base = mem_strdup(s);
         return true;
     case CONF_TIMEZONE:
-        if (!tz_select(s)) {
+        if (!tz_valid(s)) {
             snprintf(err, errsize, "expected a time zone like UTC or Europe/Paris, found \"%s\"", s);
             return false;
         }
@@ -186,8 +186,8 @@ static void conf_section_keys(const char *section, char *out, size_t size)
             continue;
         const char *rest = sl ? p + sl + 1 : p;
         size_t rl = strcspn(rest, ".");
-        if (last && strncmp(last, rest, rl) == 0 && last[rl] == '\0')
-            continue;
+        if (last && strcspn(last, ".") == rl && strncmp(last, rest, rl) == 0)
+            continue; /* the next key of a section already listed */
         if (o + rl + 3 >= size)
             break;
         o += (size_t)snprintf(out + o, size - o, "%s%.*s", o ? ", " : "", (int)rl, rest);
@@ -220,7 +220,7 @@ static void conf_walk(struct postern_conf *c, const struct ynode *map, const cha
                 conf_walk(c, v, path, file, d);
             continue;
         }
-        const struct conf_key *k = conf_find(path);
+        const struct conf_key *k = strchr(key->str, '.') ? NULL : conf_find(path);
         if (k == NULL) {
             char keys[512];
             conf_section_keys(section, keys, sizeof keys);

@@ -257,6 +257,14 @@ static bool gram_dns_name(const char *s, bool need_dot, char *out, size_t outsiz
         return gram_fail(err, errsize, s, "%s (empty label or a label ending in '-')", what);
     if (need_dot && labels < 2)
         return gram_fail(err, errsize, s, "%s with at least two labels", what);
+    size_t last = len;
+    while (last > 0 && s[last - 1] != '.')
+        last--;
+    bool numeric = true;
+    for (size_t i = last; i < len; i++)
+        numeric &= isdigit((unsigned char)s[i]) != 0;
+    if (need_dot && numeric) /* top-level domains are never all-numeric: an IP */
+        return gram_fail(err, errsize, s, "%s, not an IP address", what);
     out[len] = '\0';
     return true;
 }

@@ -64,7 +64,7 @@ int64_t window_unit_seconds(enum window_unit u)
     return unit_secs[u];
 }
 
-bool tz_select(const char *name)
+bool tz_valid(const char *name)
 {
     if (strcmp(name, "UTC") != 0) {
         struct stat st;
@@ -84,6 +84,13 @@ bool tz_select(const char *name)
         if (n != sizeof magic || memcmp(magic, "TZif", 4) != 0)
             return false;
     }
+    return true;
+}
+
+bool tz_select(const char *name)
+{
+    if (!tz_valid(name))
+        return false;
     setenv("TZ", name, 1);
     tzset();
     return true;

@@ -33,11 +33,16 @@ int64_t window_unit_seconds(enum window_unit u);
  * Sets TZ for the process: call at start-up, before threads.  False when
  * the zone is unknown (no file under /usr/share/zoneinfo). */
 bool tz_select(const char *name);
+/* Whether tz_select(name) would succeed, without selecting it. */
+bool tz_valid(const char *name);
 
 /* The calendar window [*start, *end) that holds t, in the selected zone.
- * Weeks start on Monday 00:00 (ISO 8601).  Hours follow the local clock:
- * across a DST change an hour window may be 0 s or 2 h long in UTC terms;
- * day and month windows always start at local midnight. */
+ * Weeks start on Monday 00:00 (ISO 8601).  Minute and hour windows are
+ * always 60 s and 3600 s long, aligned on the local clock (so +05:30 hours
+ * start at :30 UTC; the two local 02:xx hours of a DST fall-back day are
+ * two windows); day, week and month windows start at local midnight and
+ * last 23 h or 25 h across a DST change.  Zones with 30-minute DST shifts
+ * (Australia/Lord_Howe) get one hour window half an hour short. */
 void window_bounds(enum window_unit u, time_t t, time_t *start, time_t *end);
 
 /* "2026-11-28T10:00:00+01:00" in the selected zone; out has >= 32 bytes. */

@@ -60,7 +60,8 @@ struct rules *rules_load(const char *dir, struct diags *d, struct diags *warn)
         n++;
     }
     closedir(dh);
-    qsort(files, n, sizeof *files, rules_cmp_str);
+    if (n > 1)
+        qsort(files, n, sizeof *files, rules_cmp_str);
     return rules_load_files(dir, files, n, d, warn);
 }
 
@@ -86,7 +87,8 @@ struct rules *rules_load_files(const char *dir, char **files, size_t n, struct d
         rules_free(r);
         return NULL;
     }
-    qsort(r->tenants, r->n_tenants, sizeof *r->tenants, rules_cmp_tenant);
+    if (r->n_tenants > 1)
+        qsort(r->tenants, r->n_tenants, sizeof *r->tenants, rules_cmp_tenant);
     for (size_t i = 0; i < r->n_tenants; i++)
         for (size_t j = 0; j < r->tenants[i].n_accounts; j++)
             r->tenants[i].accounts[j].tenant = &r->tenants[i];
@@ -137,6 +139,8 @@ const struct tenant *rules_tenant(const struct rules *r, const char *name)
     for (size_t i = 0; i <= n; i++)
         lower[i] = (char)tolower((unsigned char)name[i]);
     struct tenant key = { .name = lower };
+    if (r->n_tenants == 0)
+        return NULL;
     return bsearch(&key, r->tenants, r->n_tenants, sizeof *r->tenants, rules_cmp_tenant);
 }
 

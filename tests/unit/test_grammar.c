@@ -342,7 +342,10 @@ static const struct {
     { "a-b.example", false, true, "a-b.example" },
     { "a--b.example", false, true, "a--b.example" },
     { "0.example", false, true, "0.example" },
-    { "1.2.3.4", false, true, "1.2.3.4" }, /* all-digit labels pass the syntax */
+    { "1.2.3.4", false, false, DOM ", not an IP address, found \"1.2.3.4\"" },
+    { "1.2.3.4", true, true, "1.2.3.4" },        /* a HELO name may be anything DNS-shaped */
+    { "mail.example.123", false, false, DOM ", not an IP address, found \"mail.example.123\"" },
+    { "123.example", false, true, "123.example" },
     { "localhost", false, false, DOM " with at least two labels, found \"localhost\"" },
     { "localhost.", false, false, DOM " with at least two labels, found \"localhost.\"" },
     { "", false, false, DOM " of 1 to 253 characters, found an empty value" },
