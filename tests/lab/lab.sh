@@ -19,15 +19,25 @@
 #   alice@corp.example  bob@corp.example  newsletter@acme.example
 #   billing@bill.example
 #
-# Everything the lab writes lives in $LAB_DIR (mktemp -d) -- except
-# /etc/netns/$LAB_NS/resolv.conf, which `ip netns exec` bind-mounts over
-# /etc/resolv.conf and which lab_down removes (with its directory) again.
-# The namespace itself appears as /run/netns/$LAB_NS while the lab is up.
+# Postfix runs in a PID namespace of its own as well (see "Postfix" below);
+# PIDs in its maillog are the ones seen inside it.
+#
+# Host state: everything the lab writes lives in $LAB_DIR (mktemp -d) --
+# except /etc/netns/$LAB_NS/resolv.conf, which `ip netns exec` bind-mounts
+# over /etc/resolv.conf; lab_down removes it, its directory, and /etc/netns
+# too if this lab created it and it is empty again.  iproute2 itself adds
+# /run/netns/$LAB_NS while the lab is up (ip netns del removes it) and, the
+# first time any namespace is created on a host, makes /run/netns a shared
+# bind mount that stays.  The host's Postfix (/etc/postfix is only read),
+# DNS and syslog are never touched.
+#
+# Needs: root, bash >= 5, iproute2, util-linux (unshare, nsenter), postfix,
+# dnsmasq-base, swaks, sasl2-bin, libsasl2-modules, python3-dnspython.
 #
 # Public functions (details at each definition):
 #   lab_up, lab_down, lab_exec, lab_pid,
 #   lab_dns_add, lab_dns_restart, lab_dig,
-#   lab_postconf, lab_master_add, lab_map, lab_postfix_reload,
+#   lab_postconf, lab_master_add, lab_map, lab_postfix_reload, lab_postfix,
 #   lab_send, lab_send_auth,
 #   lab_wait_sink, lab_sink_files, lab_sink_count, lab_sink_header,
 #   lab_wait_log, lab_ok, lab_fail
@@ -107,8 +117,7 @@ _lab_poll() {
 # A pid is gone when it does not exist or is a zombie nobody reaps yet.
 _lab_pid_gone() {
     local stat
-    [[ -r /proc/$1/stat ]] || return 0
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
     stat=${stat##*) }
     [[ ${stat%% *} == Z ]]
 }
@@ -159,8 +168,8 @@ _lab_tail_logs() {
 
 # ---------------------------------------------------------------------------
 # lab_up: create the namespace and start dnsmasq, smtp-sink and Postfix.
-# Installs traps on EXIT, INT and TERM that call lab_down (do not replace
-# them; if a test needs its own cleanup, call lab_down from its trap).
+# Installs traps on EXIT, INT, TERM and HUP that call lab_down (do not
+# replace them; if a test needs its own cleanup, call lab_down from its trap).
 lab_up() {
     if [[ $_LAB_STATE == up ]]; then
         _lab_err "lab_up: the lab is already up ($LAB_NS)"
@@ -186,6 +195,7 @@ lab_up() {
     trap '_lab_on_exit' EXIT
     trap '_lab_on_signal INT 130' INT
     trap '_lab_on_signal TERM 143' TERM
+    trap '_lab_on_signal HUP 129' HUP
     _LAB_STATE=up
     _LAB_DNS_PID=""
     _LAB_SINK_PID=""
@@ -227,9 +237,17 @@ lab_up() {
     for i in 2 3 4 5 6 7 8 9 10; do
         ip -n "$LAB_NS" addr add "127.0.0.$i/8" dev lo || return 1
     done
-    # /etc/netns is removed again by lab_down if this lab created it (and it
-    # is empty by then); retry because a concurrent lab may remove it.
-    [[ -d /etc/netns ]] || _LAB_MADE_ETC_NETNS=1
+    # lab_down removes /etc/netns again (when empty) if a lab created it:
+    # it does not exist, or holds nothing but other labs' entries (with
+    # concurrent labs, the creator is not always the last one to finish).
+    if [[ ! -d /etc/netns ]]; then
+        _LAB_MADE_ETC_NETNS=1
+    elif [[ -n $(find /etc/netns -mindepth 1 -maxdepth 1 -print -quit 2>/dev/null) &&
+        -z $(find /etc/netns -mindepth 1 -maxdepth 1 ! -name 'postern-lab-*' \
+            -print -quit 2>/dev/null) ]]; then
+        _LAB_MADE_ETC_NETNS=1
+    fi
+    # Retry: a concurrent lab may remove /etc/netns between the two mkdirs.
     for i in 1 2 3 4 5 6 7 8 9 10; do
         mkdir -p "/etc/netns/$LAB_NS" 2>/dev/null && break
     done
@@ -254,7 +272,7 @@ _lab_on_exit() {
 }
 
 _lab_on_signal() {
-    trap - "$1"
+    trap '' INT TERM HUP # a second signal must not interrupt the teardown
     _lab_err "caught SIG$1, tearing the lab down"
     lab_down
     exit "$2"
@@ -263,11 +281,11 @@ _lab_on_signal() {
 # ---------------------------------------------------------------------------
 # lab_down: stop every process in the namespace (Postfix gracefully first),
 # delete the namespace, /etc/netns/$LAB_NS and $LAB_DIR (unless LAB_KEEP=1).
-# Idempotent; runs from the EXIT/INT/TERM traps installed by lab_up.
+# Idempotent; runs from the EXIT/INT/TERM/HUP traps installed by lab_up.
 lab_down() {
     [[ $_LAB_STATE == up ]] || return 0
     # No interruption half-way: a second Ctrl-C must not leave debris.
-    trap '' INT TERM
+    trap '' INT TERM HUP
     local rc=0 p master=""
 
     if [[ $LAB_PAUSE == 1 && -t 0 && -n $LAB_NS ]]; then
@@ -332,7 +350,7 @@ lab_down() {
             rm -rf -- "$LAB_DIR" || rc=1
         fi
     fi
-    trap - INT TERM EXIT
+    trap - INT TERM HUP EXIT
     return "$rc"
 }
 
@@ -467,23 +485,25 @@ _lab_sink_ready() {
 # the message was completed).
 lab_sink_files() {
     _lab_require_up || return 1
-    local -a files
-    local f open
-    mapfile -t files < <(find "$LAB_SINK_DIR" -type f -printf '%T@ %p\n' |
+    local f list open
+    # (No process substitution here: it is polled, and bash does not wait
+    # for those children, which become zombies on hosts whose PID 1 does
+    # not reap.)
+    list=$(find "$LAB_SINK_DIR" -type f -printf '%T@ %p\n' |
         LC_ALL=C sort -n | cut -d' ' -f2-)
-    ((${#files[@]})) || return 0
+    [[ -n $list ]] || return 0
     # Listed first, checked for "open" second: a file that is not open any
     # more and still exists was completed (aborted ones are unlinked first).
     open=$(find "/proc/$_LAB_SINK_PID/fd" -lname "$LAB_SINK_DIR/*" -printf '%l\n' \
         2>/dev/null || true)
-    for f in "${files[@]}"; do
+    while IFS= read -r f; do
         if [[ -n $open ]] && grep -qxF -- "$f" <<<"$open"; then
             continue
         fi
         if [[ -e $f ]]; then
             printf '%s\n' "$f"
         fi
-    done
+    done <<<"$list"
 }
 
 # lab_sink_count: number of complete dump files.
@@ -500,7 +520,9 @@ lab_sink_count() {
 _lab_sink_has() {
     local n
     n=$(lab_sink_count) || return 1
-    ((n >= $1))
+    ((n >= $1)) && return 0
+    _lab_pid_alive "$_LAB_SINK_PID" || return 99
+    return 1
 }
 
 # lab_wait_sink N [DEADLINE_S]: wait until at least N messages are in the sink.
@@ -581,7 +603,7 @@ EOF
 #
 # The master daemonizes, and `postfix reload` leaves a background postsuper
 # behind; orphans like these are re-parented to PID 1, which on some hosts
-# (containers, micro-VMs) never reaps them.  So Postfix runs in a PID
+# (containers, micro-VMs) reaps them late or never.  So Postfix runs in a PID
 # namespace of its own whose init is a tiny reaper: no zombies, and killing
 # that init makes the kernel kill everything that is left.  Postfix commands
 # enter it with nsenter; pid/master.pid holds the PID as seen inside it.
@@ -634,13 +656,14 @@ _lab_nspid() {
 
 # _lab_master_pid: host PID of the running Postfix master (empty if none).
 _lab_master_pid() {
-    local nspid="" p
-    [[ -r $LAB_PF_QUEUE/pid/master.pid ]] || return 0
+    local nspid="" p pidns
+    [[ -r $LAB_PF_QUEUE/pid/master.pid && -n $_LAB_INIT_PID ]] || return 0
     read -r nspid <"$LAB_PF_QUEUE/pid/master.pid" || true
     [[ $nspid =~ ^[0-9]+$ ]] || return 0
+    pidns=$(readlink "/proc/$_LAB_INIT_PID/ns/pid" 2>/dev/null) || return 0
     for p in $(_lab_ns_pids); do
-        if [[ $p != "$_LAB_INIT_PID" && $(_lab_nspid "$p") == "$nspid" ]] &&
-            _lab_pid_alive "$p"; then
+        if [[ $(readlink "/proc/$p/ns/pid" 2>/dev/null) == "$pidns" &&
+            $(_lab_nspid "$p") == "$nspid" ]] && _lab_pid_alive "$p"; then
             printf '%s\n' "$p"
             return 0
         fi
@@ -670,8 +693,10 @@ lab_pid() {
 # under $LAB_PF_CONF, and map files under $LAB_DIR named in main.cf or
 # master.cf (never anything in the queue directory or outside $LAB_DIR).
 _lab_cool_config() {
-    local t=$((EPOCHSECONDS - 10)) f
+    local t=$((EPOCHSECONDS - 10)) f maps
     find "$LAB_PF_CONF" -type f -exec touch -d "@$t" {} +
+    maps=$(grep -ohE '[a-z0-9_]+:/[^[:space:],}]+' "$LAB_PF_CONF/main.cf" \
+        "$LAB_PF_CONF/master.cf" 2>/dev/null | cut -d: -f2- | sort -u) || true
     while IFS= read -r f; do
         case $f in
         "$LAB_PF_QUEUE"/*) ;;
@@ -681,8 +706,7 @@ _lab_cool_config() {
             fi
             ;;
         esac
-    done < <(grep -ohE '[a-z0-9_]+:/[^[:space:],}]+' "$LAB_PF_CONF/main.cf" \
-        "$LAB_PF_CONF/master.cf" 2>/dev/null | cut -d: -f2- | sort -u)
+    done <<<"$maps"
     return 0
 }
 
@@ -808,7 +832,18 @@ _lab_postfix_cmd() {
         </dev/null >>"$LAB_DIR/postfix-cmd.log" 2>&1
 }
 
+# lab_postfix ARGS...: `postfix -c $LAB_PF_CONF ARGS` inside the lab's
+# network and PID namespaces (commands that signal the master need the
+# latter), e.g. `lab_postfix flush`.  For a reload use lab_postfix_reload.
+# Queue tools need no PID namespace: lab_exec postqueue -c "$LAB_PF_CONF" -p
+lab_postfix() {
+    _lab_require_up || return 1
+    ip netns exec "$LAB_NS" nsenter --target "$_LAB_INIT_PID" --pid -- \
+        postfix -c "$LAB_PF_CONF" "$@"
+}
+
 _lab_postfix_ready() {
+    [[ -n $(_lab_master_pid) ]] || return 99
     _lab_smtp_ready 127.0.0.1 25 && _lab_smtp_ready 127.0.0.1 587
 }
 
@@ -897,8 +932,7 @@ lab_postfix_reload() {
 _lab_master_children() {
     local p ppid rest
     for p in $(_lab_ns_pids); do
-        [[ -r /proc/$p/stat ]] || continue
-        rest=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        { read -r rest <"/proc/$p/stat"; } 2>/dev/null || continue
         rest=${rest##*) }
         read -r _ ppid _ <<<"$rest"
         if [[ $ppid == "$1" ]]; then

@@ -56,6 +56,8 @@ expect_header "$f" X-Client-Addr 127.0.0.1 "(a) default source address"
 expect_header "$f" X-Helo-Args lab.postern.test "(a) default HELO"
 lab_wait_log 'sasl_method=PLAIN, sasl_username=alice@corp\.example' ||
     lab_fail "(a) maillog does not show alice's SASL login"
+lab_wait_log 'to=<someone@remote\.example>, relay=mx\.lab\.test\[127\.0\.0\.10\]:25,.* status=sent' ||
+    lab_fail "(a) maillog does not show the delivery to the MX mx.lab.test"
 lab_ok "(a) AUTH PLAIN submission on 587 delivered via MX to the sink from 127.0.0.1"
 
 # --- (b) transport bound to 127.0.0.2, chosen by sender ------------------------
@@ -126,9 +128,10 @@ fi
 [[ ! -e /etc/netns/$ns ]] || lab_fail "(d) /etc/netns/$ns still exists"
 [[ ! -e /run/netns/$ns ]] || lab_fail "(d) /run/netns/$ns still exists"
 if [[ $LAB_KEEP == 1 ]]; then
-    echo "note: LAB_KEEP=1, $dir kept on purpose"
+    dir_note="$dir kept (LAB_KEEP=1)"
 else
     [[ ! -e $dir ]] || lab_fail "(d) $dir still exists"
+    dir_note="no $dir"
 fi
 for p in "${!start_of[@]}"; do
     if [[ -e /proc/$p ]] &&
@@ -136,6 +139,6 @@ for p in "${!start_of[@]}"; do
         lab_fail "(d) process $p ($(tr '\0' ' ' <"/proc/$p/cmdline")) survived lab_down"
     fi
 done
-lab_ok "(d) teardown: no namespace, no /etc/netns/$ns, no $dir, none of ${#start_of[@]} processes left (not even as zombies)"
+lab_ok "(d) teardown: no namespace, no /etc/netns/$ns, $dir_note, none of ${#start_of[@]} processes left (not even as zombies)"
 
 echo "t_smoke: all checks passed in $(ms_since "$t_start") ms"
