@@ -11,6 +11,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$top/bench/gen-tenants.sh" "$tmp/rules.d" "$n" 10
 echo "generated $n tenant files ($(du -sh "$tmp/rules.d" | cut -f1))"
-for i in 1 2 3; do "$build/bench/rules_load_bench" "$tmp/rules.d" 1000000; done
+for _ in 1 2 3; do "$build/bench/rules_load_bench" "$tmp/rules.d" 1000000; done
 /usr/bin/time -f "posternctl check: %e s elapsed, %M KB peak RSS" \
     "$build/ctl/posternctl" -r "$tmp/rules.d" check 2>&1 >/dev/null | grep -v warning | tail -1

@@ -49,6 +49,23 @@ void diag_at(struct diags *d, const char *file, int line, int col, const char *f
     buf_free(&b);
 }
 
+void diags_take(struct diags *d, struct diags *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        if (d->n == d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 8;
+            d->msgs = mem_grow(d->msgs, d->cap, sizeof *d->msgs);
+            d->lines = mem_grow(d->lines, d->cap, sizeof *d->lines);
+            d->cols = mem_grow(d->cols, d->cap, sizeof *d->cols);
+        }
+        d->msgs[d->n] = src->msgs[i];
+        d->lines[d->n] = src->lines[i];
+        d->cols[d->n++] = src->cols[i];
+    }
+    src->n = 0;
+    diags_free(src);
+}
+
 void diags_sort_from(struct diags *d, size_t from)
 {
     /* Insertion sort: a file yields few messages, and it is stable. */

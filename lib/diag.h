@@ -17,6 +17,8 @@ void diags_free(struct diags *d);
 /* line/col are 1-based; line 0 omits the position, col 0 omits the column. */
 void diag_at(struct diags *d, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Move every message of src to the end of d; src is left empty. */
+void diags_take(struct diags *d, struct diags *src);
 /* Order messages [from, n) by line then column (stable). */
 void diags_sort_from(struct diags *d, size_t from);
 void diags_print(const struct diags *d, FILE *out);

@@ -6,7 +6,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "rules_index.h"
@@ -65,24 +67,73 @@ struct rules *rules_load(const char *dir, struct diags *d, struct diags *warn)
     return rules_load_files(dir, files, n, d, warn);
 }
 
+/* Files are independent until the cross-file checks: parse them on every
+ * core (libyaml spends most of a load), each into its own slot and its own
+ * diagnostics, then merge in file order so messages stay deterministic. */
+struct load_job {
+    char **files;
+    size_t n;
+    struct tenant *tenants;
+    bool *ok;
+    struct diags *diags;
+    size_t next;               /* atomic: next file to take */
+};
+
+static void *rules_load_worker(void *arg)
+{
+    struct load_job *j = arg;
+    size_t i;
+    while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n) {
+        diags_init(&j->diags[i]);
+        j->ok[i] = rules_load_tenant(&j->tenants[i], j->files[i], &j->diags[i]);
+    }
+    return NULL;
+}
+
+static void rules_load_parallel(struct load_job *j)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = j->n < 64 || cpus < 2 ? 1 : (size_t)(cpus > 8 ? 8 : cpus);
+    pthread_t tids[8];
+    size_t started = 0;
+    for (size_t i = 1; i < nthreads; i++) {
+        if (pthread_create(&tids[started], NULL, rules_load_worker, j) != 0)
+            break; /* fewer threads: the work still gets done below */
+        started++;
+    }
+    rules_load_worker(j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+}
+
 struct rules *rules_load_files(const char *dir, char **files, size_t n, struct diags *d,
                                struct diags *warn)
 {
     struct rules *r = mem_alloc(sizeof *r);
     size_t before = d->n;
+    struct load_job job = { files, n, NULL, NULL, NULL, 0 };
 
     r->refs = 1;
     r->dir = mem_strdup(dir);
     r->files = files;
     r->n_files = n;
     r->tenants = mem_array(n ? n : 1, sizeof *r->tenants);
+    job.tenants = r->tenants;
+    job.ok = mem_array(n ? n : 1, sizeof *job.ok);
+    job.diags = mem_array(n ? n : 1, sizeof *job.diags);
+    rules_load_parallel(&job);
     for (size_t i = 0; i < n; i++) {
-        struct tenant *t = &r->tenants[r->n_tenants];
-        if (rules_load_tenant(t, files[i], d))
-            r->n_tenants++;
-        else
-            rules_tenant_free(t);
+        diags_take(d, &job.diags[i]);
+        if (!job.ok[i]) {
+            rules_tenant_free(&r->tenants[i]);
+            continue;
+        }
+        if (r->n_tenants != i)
+            r->tenants[r->n_tenants] = r->tenants[i];
+        r->n_tenants++;
     }
+    mem_free(job.ok);
+    mem_free(job.diags);
     if (d->n != before) {
         rules_free(r);
         return NULL;
