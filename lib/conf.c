@@ -77,6 +77,20 @@ bool conf_endpoint_valid(const char *s, char *err, size_t errsize)
     return false;
 }
 
+/* "1s", "5m", "1h" or "250ms": durations as an operator writes them. */
+static const char *conf_fmt_ms(uint64_t ms, char *out, size_t size)
+{
+    if (ms != 0 && ms % 3600000 == 0)
+        snprintf(out, size, "%" PRIu64 "h", ms / 3600000);
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(out, size, "%" PRIu64 "m", ms / 60000);
+    else if (ms % 1000 == 0)
+        snprintf(out, size, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(out, size, "%" PRIu64 "ms", ms);
+    return out;
+}
+
 /* Parse one scalar value for key k into the struct; err on failure. */
 static bool conf_set(struct postern_conf *c, const struct conf_key *k, const char *s, char *err, size_t errsize)
 {
@@ -117,9 +131,11 @@ static bool conf_set(struct postern_conf *c, const struct conf_key *k, const cha
             if (k->type == CONF_UINT)
                 snprintf(err, errsize, "expected a number from %" PRIu64 " to %" PRIu64 ", found \"%s\"", k->min,
                          k->max, s);
-            else
-                snprintf(err, errsize, "expected a duration from %" PRIu64 "ms to %" PRIu64 "ms, found \"%s\"",
-                         k->min, k->max, s);
+            else {
+                char lo[32], hi[32];
+                snprintf(err, errsize, "expected a duration from %s to %s, found \"%s\"",
+                         conf_fmt_ms(k->min, lo, sizeof lo), conf_fmt_ms(k->max, hi, sizeof hi), s);
+            }
             return false;
         }
         *(uint64_t *)base = v;
@@ -337,11 +353,8 @@ void conf_print(const struct postern_conf *c, FILE *out)
             fprintf(out, "%" PRIu64, *(const uint64_t *)base);
             break;
         case CONF_DURATION: {
-            uint64_t ms = *(const uint64_t *)base;
-            if (ms % 1000 == 0)
-                fprintf(out, "%" PRIu64 "s", ms / 1000);
-            else
-                fprintf(out, "%" PRIu64 "ms", ms);
+            char v[32];
+            fprintf(out, "%s", conf_fmt_ms(*(const uint64_t *)base, v, sizeof v));
             break;
         }
         case CONF_ENUM:

@@ -88,9 +88,10 @@ static void show_account(FILE *out, const struct account *a)
     else
         fprintf(out, "  account %s:\n", a->name);
     show_outbound(out, "    ", account_outbound(a), a->outbound.set ? "own" : "tenant's");
-    show_quotas(out, "    messages:", a->limits.messages, false);
-    show_quotas(out, "    recipients:", a->limits.recipients, false);
-    show_quotas(out, "    bytes:", a->limits.bytes, true);
+    fprintf(out, "    quotas of the account (the tenant's apply too):\n");
+    show_quotas(out, "      messages:", a->limits.messages, false);
+    show_quotas(out, "      recipients:", a->limits.recipients, false);
+    show_quotas(out, "      bytes:", a->limits.bytes, true);
     if (account_message_size(a, &v))
         fprintf(out, "    message_size: %s (%s)\n", show_size(v, sz, sizeof sz),
                 a->limits.message_size_set ? "own" : "tenant's");
