@@ -18,7 +18,7 @@ static const char *const log_level_words[] = { "debug", "info", "notice", "warni
 
 const struct conf_key conf_table[] = {
     { "rules", CONF_PATH, OFF(rules), POSTERN_SYSCONFDIR "/rules.d", 0, 0, NULL,
-      "directory of tenant rule files (*.yaml)" },
+      "directory of tenant rule files (*.yaml, *.yml)" },
     { "state_dir", CONF_PATH, OFF(state_dir), POSTERN_STATEDIR, 0, 0, NULL,
       "SQLite files: one per daemon; posternctl reads both" },
     { "timezone", CONF_TIMEZONE, OFF(timezone), "UTC", 0, 0, NULL,

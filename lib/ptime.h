@@ -31,7 +31,7 @@ int64_t window_unit_seconds(enum window_unit u);
 
 /* Select the time zone of calendar windows ("UTC", "Europe/Paris", ...).
  * Sets TZ for the process: call at start-up, before threads.  False when
- * the zone is unknown (no file under /usr/share/zoneinfo). */
+ * the zone is unknown (no TZif zone file under /usr/share/zoneinfo). */
 bool tz_select(const char *name);
 /* Whether tz_select(name) would succeed, without selecting it. */
 bool tz_valid(const char *name);

@@ -1,4 +1,4 @@
-/* rules.c: the snapshot: loading a rules directory file by file, sorting,
+/* rules.c: the snapshot: loading a rules directory (files parsed in parallel), sorting,
  * reference counting, and the effective settings of accounts. */
 #include "rules.h"
 

@@ -102,12 +102,21 @@ static void check_clients(const struct rules *r, struct diags *d)
     mem_free(v);
 }
 
+/* Same addresses (in any order; none repeats, rules_load.c refuses that)
+ * and same HELO name. */
 static bool check_same_outbound(const struct outbound *a, const struct outbound *b)
 {
     if (a->n_ips != b->n_ips || (a->helo == NULL) != (b->helo == NULL) ||
         (a->helo && strcmp(a->helo, b->helo) != 0))
         return false;
-    return memcmp(a->ips, b->ips, a->n_ips * sizeof *a->ips) == 0;
+    for (size_t i = 0; i < a->n_ips; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b->n_ips && !found; j++)
+            found = memcmp(&a->ips[i], &b->ips[j], sizeof a->ips[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
 }
 
 /* Transport name -> the first outbound that binds it to addresses. */

@@ -555,6 +555,11 @@ static void rl_clients(struct rl *c, const struct ynode *n, struct tenant *t)
 /* Checks inside one tenant that need several keys at once. */
 static void rl_tenant_checks(struct rl *c, struct tenant *t)
 {
+    char owner[96];
+    if (t->name)
+        snprintf(owner, sizeof owner, "tenant %s's", t->name);
+    else
+        snprintf(owner, sizeof owner, "the tenant's");
     for (size_t i = 0; i < t->n_dkim; i++) {
         const struct dkim_key *k = &t->dkim[i];
         bool own = false;
@@ -562,7 +567,7 @@ static void rl_tenant_checks(struct rl *c, struct tenant *t)
             own |= strcmp(t->domains[j], k->domain) == 0;
         if (k->domain && !own)
             diag_at(c->d, c->file, k->pos.line, k->pos.col,
-                    "dkim: domain %s is not one of tenant %s's domains", k->domain, t->name ? t->name : "?"),
+                    "dkim: domain %s is not one of %s domains", k->domain, owner),
                 c->errors++;
     }
     for (size_t i = 0; i < t->n_accounts; i++) {
@@ -576,8 +581,8 @@ static void rl_tenant_checks(struct rl *c, struct tenant *t)
             buf_init(&list);
             for (size_t j = 0; j < t->n_domains; j++)
                 buf_printf(&list, "%s%s", j ? ", " : "", t->domains[j]);
-            diag_at(c->d, c->file, a->pos.line, a->pos.col, "accounts: %s is not in one of tenant %s's domains (%s)",
-                    a->name, t->name ? t->name : "?", t->n_domains ? list.data : "none");
+            diag_at(c->d, c->file, a->pos.line, a->pos.col, "accounts: %s is not in one of %s domains (%s)",
+                    a->name, owner, t->n_domains ? list.data : "none");
             buf_free(&list);
             c->errors++;
         }
@@ -627,10 +632,12 @@ bool rules_load_tenant(struct tenant *t, const char *file, struct diags *d)
         if (s)
             t->description = mem_strdup(s);
     }
+    size_t domain_errors = c.errors;
     if ((v = ynode_get(r, "domains")) == NULL)
         rl_err(&c, r, "", "missing key \"domains\" (the sender domains the tenant owns)");
     else
         rl_domains(&c, v, t);
+    domain_errors = c.errors - domain_errors;
     if ((v = ynode_get(r, "clients")) != NULL)
         rl_clients(&c, v, t);
     if ((v = ynode_get(r, "outbound")) != NULL)
@@ -647,7 +654,8 @@ bool rules_load_tenant(struct tenant *t, const char *file, struct diags *d)
         rl_scan(&c, v, "scan", &t->scan);
     if ((v = ynode_get(r, "inbound")) != NULL)
         rl_inbound(&c, v, "inbound", &t->inbound);
-    rl_tenant_checks(&c, t);
+    if (domain_errors == 0) /* else every key and account would be reported too */
+        rl_tenant_checks(&c, t);
     for (size_t i = 0; i < t->n_accounts; i++)
         if (strcmp(t->accounts[i].name, "*") == 0)
             t->wildcard = &t->accounts[i];

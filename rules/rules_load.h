@@ -6,7 +6,7 @@
 #include "diag.h"
 #include "rules.h"
 
-/* Load every *.yaml file of dir (sorted by name; hidden files ignored).
+/* Load every *.yaml and *.yml file of dir (sorted by name; hidden files ignored).
  * Returns a snapshot with one reference, or NULL after adding every error
  * found to d.  Warnings (non-fatal) go to warn when it is not NULL. */
 struct rules *rules_load(const char *dir, struct diags *d, struct diags *warn);

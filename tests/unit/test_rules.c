@@ -282,6 +282,28 @@ START_TEST(many_tenants)
 }
 END_TEST
 
+START_TEST(same_transport_any_order)
+{
+    struct diags d;
+    /* A tenant may repeat its bound transport on an account with the same
+     * addresses in another order; another tenant may not name it. */
+    write_file("x.yaml", "tenant: x\ndomains: [x.example]\n"
+                         "outbound: {transport: t1, ips: [192.0.2.1, 192.0.2.2]}\n"
+                         "accounts:\n  a@x.example: {outbound: {transport: t1, ips: [192.0.2.2, 192.0.2.1]}}\n");
+    diags_init(&d);
+    struct rules *r = rules_load(tmpdir, &d, NULL);
+    diags_print(&d, stderr);
+    ck_assert_ptr_nonnull(r);
+    rules_unref(r);
+    write_file("y.yaml", "tenant: y\ndomains: [y.example]\noutbound: {transport: t1}\n");
+    r = rules_load(tmpdir, &d, NULL);
+    ck_assert_ptr_null(r);
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_ptr_nonnull(strstr(d.msgs[0], "y.yaml:3:11: outbound transport t1 already belongs to tenant x"));
+    diags_free(&d);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -295,6 +317,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, empty_dir_and_missing_dir);
     tcase_add_test(tc, ignores_non_yaml_files);
     tcase_add_test(tc, many_tenants);
+    tcase_add_test(tc, same_transport_any_order);
 }
 
 UNIT_MAIN("rules", add_tests)
