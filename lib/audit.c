@@ -124,7 +124,7 @@ static bool audit_insert(struct store *s, const struct audit_rec *rec, struct bu
         buf_printf(err, "%s: audit record without component or action", store_path(s));
         return false;
     }
-    if (!store_autocommit(s)) {
+    if (!store_autocommit(s) && !store_in_batch(s)) {
         buf_reset(err);
         buf_printf(err, "%s: audit record written inside a transaction", store_path(s));
         return false;

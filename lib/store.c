@@ -59,6 +59,7 @@ struct store {
     int version;
     sqlite3_stmt **stmts; /* the statement cache, keyed by sqlite3_sql() */
     size_t nstmts, capstmts;
+    bool batch;           /* a group-commit transaction is open */
 };
 
 int store_schema_latest(void)
@@ -139,8 +140,12 @@ static bool store_run(struct store *s, const char *sql, const char *what, struct
     return r != STORE_FAIL;
 }
 
+/* Inside a batch, a module's transaction is a savepoint of the batch:
+ * its rollback undoes only its own work, its commit waits for the batch. */
 bool store_begin(struct store *s, bool write, struct buf *err)
 {
+    if (s->batch)
+        return store_run(s, "SAVEPOINT unit", "starting a savepoint", err);
     if (write)
         return store_run(s, "BEGIN IMMEDIATE", "starting a write transaction", err);
     return store_run(s, "BEGIN", "starting a read transaction", err);
@@ -148,16 +153,63 @@ bool store_begin(struct store *s, bool write, struct buf *err)
 
 void store_rollback(struct store *s)
 {
+    if (s->batch) {
+        sqlite3_exec(s->db, "ROLLBACK TO unit", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "RELEASE unit", NULL, NULL, NULL);
+        if (sqlite3_get_autocommit(s->db))
+            s->batch = false; /* SQLite ended the whole transaction (I/O error) */
+        return;
+    }
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 bool store_commit(struct store *s, struct buf *err)
 {
+    if (s->batch) {
+        if (store_run(s, "RELEASE unit", "releasing a savepoint", err))
+            return true;
+        store_rollback(s);
+        return false;
+    }
     if (store_run(s, "COMMIT", "committing", err))
         return true;
     store_rollback(s);
     return false;
+}
+
+bool store_batch_begin(struct store *s, struct buf *err)
+{
+    if (s->batch)
+        return true;
+    if (!store_run(s, "BEGIN IMMEDIATE", "starting a batch", err))
+        return false;
+    s->batch = true;
+    return true;
+}
+
+bool store_batch_commit(struct store *s, struct buf *err)
+{
+    if (!s->batch)
+        return true;
+    s->batch = false;
+    if (store_run(s, "COMMIT", "committing a batch", err))
+        return true;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
+}
+
+void store_batch_rollback(struct store *s)
+{
+    s->batch = false;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+bool store_in_batch(const struct store *s)
+{
+    return s->batch;
 }
 
 static bool store_read_version(struct store *s, int *version, struct buf *err)

@@ -61,6 +61,17 @@ bool store_begin(struct store *s, bool write, struct buf *err);
 bool store_commit(struct store *s, struct buf *err);
 /* ROLLBACK if a transaction is open; never fails. */
 void store_rollback(struct store *s);
+/* Group commit: a daemon opens one batch (BEGIN IMMEDIATE) for the
+ * requests it serves in one turn of its event loop, lets each module work
+ * inside it (their store_begin/commit become savepoints, audit records may
+ * be written), then commits the batch once, before it sends any reply that
+ * depends on it.  A failed commit loses the whole batch: every reply of
+ * the batch must then be the daemon's on_error answer. */
+bool store_batch_begin(struct store *s, struct buf *err);
+bool store_batch_commit(struct store *s, struct buf *err);
+void store_batch_rollback(struct store *s);
+bool store_in_batch(const struct store *s);
+
 /* True when no explicit transaction is open on the handle. */
 bool store_autocommit(const struct store *s);
 

@@ -1,0 +1,5 @@
+/* policy_load.c: (being written) */
+int main(void)
+{
+    return 0;
+}

@@ -1,0 +1,1 @@
+/* ctl_audit.c: (being written) */

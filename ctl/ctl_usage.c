@@ -1,0 +1,1 @@
+/* ctl_usage.c: (being written) */

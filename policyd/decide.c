@@ -1,0 +1,1 @@
+/* decide.c: (being written) */

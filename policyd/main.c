@@ -1,0 +1,5 @@
+/* main.c: postern-policyd (being written) */
+int main(void)
+{
+    return 1;
+}

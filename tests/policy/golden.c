@@ -1,0 +1,5 @@
+/* golden.c: (being written) */
+int main(void)
+{
+    return 0;
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+# run-golden.sh: (being written)
+exit 0
