@@ -1,1 +1,67 @@
-/* ctl.h */
+/* ctl.h: what the commands of posternctl share: the invocation (config
+ * and rules paths, the loaded config), loading the rules, opening
+ * policyd's state file, time arguments, and the two output forms (a text
+ * field on a human line, a JSON string).  posternctl.c holds the command
+ * table; ctl_usage.c the counter commands; ctl_audit.c the audit search. */
+#ifndef POSTERN_CTL_H
+#define POSTERN_CTL_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "rules.h"
+#include "store.h"
+
+struct ctl {
+    const char *conf_path;     /* -c, or NULL for the default */
+    const char *rules_dir;     /* -r overrides the config's rules */
+    const char *usage;         /* the running command's usage line */
+    struct postern_conf conf;
+};
+
+/* The name of policyd's state file under state_dir. */
+#define CTL_POLICYD_STORE "policyd.sqlite"
+
+/* Load postern.yaml (selects its time zone); 0, or 1 after printing the
+ * errors. */
+int ctl_load_conf(struct ctl *c);
+const char *ctl_rules_dir(const struct ctl *c);
+/* The rules snapshot, or NULL after printing the errors. */
+struct rules *ctl_load_rules(struct ctl *c, bool quiet_warnings);
+/* Print "usage: posternctl <usage line>" to stderr; returns 2. */
+int ctl_bad_usage(const struct ctl *c);
+/* Handle -c/-r given after the command word (getopt_long's ch, optarg);
+ * false when ch is neither. */
+bool ctl_common_option(struct ctl *c, int ch, const char *arg);
+
+/* Open <state_dir>/policyd.sqlite: read-only (STORE_READONLY) unless
+ * write.  NULL after printing the reason: a missing file is "no policyd
+ * state at PATH (has postern-policyd run?)". */
+struct store *ctl_store_open(const struct ctl *c, bool write);
+
+/* A time argument: "now", a duration back from now_us ("2h", "30m",
+ * "1d12h"), or ISO 8601 "YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM]" (' '
+ * may replace 'T'; without an offset, in the configured time zone).
+ * False with err set ("expected ..., found ..."). */
+bool ctl_time_parse(const char *s, int64_t now_us, int64_t *out_us, struct buf *err);
+/* "2026-11-28T10:00:00+01:00" in the configured zone; out >= 40 bytes. */
+void ctl_time_format(time_t t, char *out, size_t size);
+
+/* A field of a human-readable line: "-" for NULL or "", the text as is
+ * when it is printable and holds no blank or '"', else in double quotes
+ * with '"' and '\' escaped and control bytes as \xNN, so that one record
+ * is always one line. */
+void ctl_put_field(FILE *out, const char *s);
+/* A JSON string (null for NULL): escapes '"', '\' and control bytes;
+ * bytes that are not valid UTF-8 become U+FFFD. */
+void ctl_put_json(FILE *out, const char *s);
+
+/* The commands (argv[0] is the command word; getopt_long-able). */
+int ctl_usage_show(struct ctl *c, int argc, char **argv);
+int ctl_counters_reset(struct ctl *c, int argc, char **argv);
+int ctl_audit_search(struct ctl *c, int argc, char **argv);
+
+#endif

@@ -1,8 +1,13 @@
 /* posternctl.c: the operator's tool.  A table of commands, each with its
- * usage line and handler; this file only parses arguments and prints.
+ * usage line and handler; this file parses the global options, dispatches,
+ * and holds what the commands share (ctl.h).
  *   posternctl [-c postern.yaml] [-r rules.d] check
  *   posternctl [-c postern.yaml] [-r rules.d] rules show TENANT
- *   posternctl [-c postern.yaml] config show */
+ *   posternctl [-c postern.yaml] config show
+ *   posternctl [-c postern.yaml] [-r rules.d] usage [TENANT] [--json] [--at TIME]
+ *   posternctl [-c postern.yaml] audit [filters] [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] counters reset TENANT|ACCOUNT ... */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,29 +17,25 @@
 
 #include "alloc.h"
 #include "conf.h"
+#include "ctl.h"
 #include "diag.h"
+#include "grammar.h"
 #include "rules.h"
 #include "rules_load.h"
 
 #define CTL_DEFAULT_CONF POSTERN_SYSCONFDIR "/postern.yaml"
 
-struct ctl {
-    const char *conf_path;     /* -c, or NULL for the default */
-    const char *rules_dir;     /* -r overrides the config's rules */
-    struct postern_conf conf;
-};
-
 struct ctl_cmd {
     const char *name;
     const char *sub;           /* second word, or NULL */
-    int min_args, max_args;
+    int min_args, max_args;    /* -1: the command parses its own options and arguments */
     const char *usage;
     int (*run)(struct ctl *, int argc, char **argv);
 };
 
 /* Load the daemon config; without -c and without the default file, -r
  * alone is enough (defaults for the rest). */
-static int ctl_load_conf(struct ctl *c)
+int ctl_load_conf(struct ctl *c)
 {
     struct diags d;
     diags_init(&d);
@@ -53,12 +54,12 @@ static int ctl_load_conf(struct ctl *c)
     return 0;
 }
 
-static const char *ctl_rules_dir(const struct ctl *c)
+const char *ctl_rules_dir(const struct ctl *c)
 {
     return c->rules_dir ? c->rules_dir : c->conf.rules;
 }
 
-static struct rules *ctl_load_rules(struct ctl *c, bool quiet_warnings)
+struct rules *ctl_load_rules(struct ctl *c, bool quiet_warnings)
 {
     struct diags d, w;
     diags_init(&d);
@@ -74,6 +75,220 @@ static struct rules *ctl_load_rules(struct ctl *c, bool quiet_warnings)
     diags_free(&d);
     diags_free(&w);
     return r;
+}
+
+int ctl_bad_usage(const struct ctl *c)
+{
+    fprintf(stderr, "usage: posternctl %s\n", c->usage);
+    return 2;
+}
+
+bool ctl_common_option(struct ctl *c, int ch, const char *arg)
+{
+    if (ch == 'c')
+        c->conf_path = arg;
+    else if (ch == 'r')
+        c->rules_dir = arg;
+    else
+        return false;
+    return true;
+}
+
+struct store *ctl_store_open(const struct ctl *c, bool write)
+{
+    struct buf path, err;
+    buf_init(&path);
+    buf_init(&err);
+    buf_printf(&path, "%s/%s", c->conf.state_dir, CTL_POLICYD_STORE);
+    struct store *s = NULL;
+    if (access(path.data, F_OK) != 0) {
+        if (errno == ENOENT)
+            fprintf(stderr, "posternctl: no policyd state at %s (has postern-policyd run?)\n",
+                    path.data);
+        else
+            fprintf(stderr, "posternctl: %s: %s\n", path.data, strerror(errno));
+    } else {
+        s = store_open(path.data, write ? 0 : STORE_READONLY, &err);
+        if (s == NULL)
+            fprintf(stderr, "posternctl: %s\n", err.data);
+    }
+    buf_free(&path);
+    buf_free(&err);
+    return s;
+}
+
+/* --- time arguments ---------------------------------------------------------- */
+
+/* Read exactly n digits at *p into *v. */
+static bool ctl_digits(const char **p, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (!isdigit((unsigned char)**p))
+            return false;
+        *v = *v * 10 + (**p - '0');
+    }
+    return true;
+}
+
+/* ISO 8601 (see ctl.h) to Unix seconds. */
+static bool ctl_iso_parse(const char *s, time_t *out)
+{
+    struct tm tm;
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0, sign = 0;
+    if (!ctl_digits(&p, 4, &y) || *p++ != '-' || !ctl_digits(&p, 2, &mo) || *p++ != '-' ||
+        !ctl_digits(&p, 2, &d))
+        return false;
+    if (*p == 'T' || *p == ' ') {
+        p++;
+        if (!ctl_digits(&p, 2, &h) || *p++ != ':' || !ctl_digits(&p, 2, &mi))
+            return false;
+        if (*p == ':') {
+            p++;
+            if (!ctl_digits(&p, 2, &sec))
+                return false;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            sign = 1;
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            sign = *p++ == '-' ? -1 : 1;
+            if (!ctl_digits(&p, 2, &oh))
+                return false;
+            if (*p == ':')
+                p++;
+            if (!ctl_digits(&p, 2, &om) || oh > 23 || om > 59)
+                return false;
+        }
+    }
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+        return false;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    tm.tm_isdst = -1;
+    if (sign == 0)
+        *out = mktime(&tm);   /* the configured zone (conf_load selected it) */
+    else
+        *out = timegm(&tm) - sign * (time_t)(oh * 3600 + om * 60);
+    return tm.tm_mday == d && tm.tm_mon == mo - 1;   /* no 31 February */
+}
+
+bool ctl_time_parse(const char *s, int64_t now_us, int64_t *out_us, struct buf *err)
+{
+    char gerr[GRAM_ERR_MAX];
+    uint64_t ms;
+    time_t t;
+    if (strcmp(s, "now") == 0) {
+        *out_us = now_us;
+        return true;
+    }
+    if (isdigit((unsigned char)s[0]) && strlen(s) >= 10 && s[4] == '-' && ctl_iso_parse(s, &t)) {
+        *out_us = (int64_t)t * 1000000;
+        return true;
+    }
+    if (strchr(s, '-') == NULL && gram_duration(s, &ms, gerr, sizeof gerr) &&
+        ms <= (uint64_t)INT64_MAX / 1000) {
+        *out_us = now_us - (int64_t)ms * 1000;
+        return true;
+    }
+    buf_reset(err);
+    buf_printf(err, "expected a time like 2h (ago), 2026-11-28, 2026-11-28T10:00 or "
+                    "2026-11-28T10:00:00+01:00, found \"%s\"", s);
+    return false;
+}
+
+void ctl_time_format(time_t t, char *out, size_t size)
+{
+    time_format(t, out, size);
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+void ctl_put_field(FILE *out, const char *s)
+{
+    bool quote = false;
+    if (s == NULL || s[0] == '\0') {
+        fputc('-', out);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
+            quote = true;
+    if (!quote) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < ' ' || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), 0 when invalid. */
+static size_t ctl_utf8_len(const unsigned char *p)
+{
+    size_t n;
+    unsigned min;
+    unsigned cp;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2, min = 0x80, cp = p[0] & 0x1f;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3, min = 0x800, cp = p[0] & 0x0f;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4, min = 0x10000, cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+void ctl_put_json(FILE *out, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = ctl_utf8_len(p);
+        if (n == 0) {
+            fputs("\\ufffd", out);
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            fprintf(out, "\\%c", *p++);
+        } else if (*p == '\n') {
+            fputs("\\n", out), p++;
+        } else if (*p == '\t') {
+            fputs("\\t", out), p++;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(out, "\\u%04x", *p++);
+        } else {
+            fwrite(p, 1, n, out);
+            p += n;
+        }
+    }
+    fputc('"', out);
 }
 
 static int ctl_check(struct ctl *c, int argc, char **argv)
@@ -135,6 +350,15 @@ static const struct ctl_cmd ctl_cmds[] = {
     { "check", NULL, 0, 0, "check", ctl_check },
     { "rules", "show", 1, 1, "rules show TENANT", ctl_rules_show },
     { "config", "show", 0, 0, "config show", ctl_config_show },
+    { "usage", NULL, -1, -1, "usage [TENANT] [--json] [--at TIME]", ctl_usage_show },
+    { "audit", NULL, -1, -1,
+      "audit [--sender A] [--recipient A] [--tenant T] [--account A] [--queue-id Q] "
+      "[--since TIME] [--until TIME] [--limit N] [--json]",
+      ctl_audit_search },
+    { "counters", "reset", -1, -1,
+      "counters reset TENANT|ACCOUNT|TENANT:ACCOUNT [--window minute|hour|day|week|month] "
+      "[--yes] [--json]",
+      ctl_counters_reset },
 };
 
 static void ctl_usage(FILE *out)
@@ -189,10 +413,18 @@ int main(int argc, char **argv)
             skip = 2;
         }
         int n = argc - skip;
-        if (n < k->min_args || n > k->max_args) {
-            fprintf(stderr, "usage: posternctl %s\n", k->usage);
-            return 2;
+        c.usage = k->usage;
+        if (k->min_args < 0) {
+            /* the command's own getopt_long: argv[0] names the program in
+             * its messages; optind = 0 restarts the scan */
+            argv[skip - 1] = (char *)"posternctl";
+            optind = 0;
+            rc = k->run(&c, n + 1, argv + skip - 1);
+            conf_free(&c.conf);
+            return rc;
         }
+        if (n < k->min_args || n > k->max_args)
+            return ctl_bad_usage(&c);
         rc = k->run(&c, n, argv + skip);
         conf_free(&c.conf);
         return rc;

@@ -58,6 +58,10 @@ struct audit_filter {
     const char *queue_id;       /* NULL: any */
     size_t limit;               /* at most this many records; 0: all */
     bool newest_first;          /* order by time descending (else ascending) */
+    /* appended fields: */
+    const char *sender;         /* NULL: any; else the sender, ignoring ASCII case */
+    const char *recipient;      /* NULL: any; else one of the recipients, ignoring
+                                 * ASCII case (never matches a value with a '\n') */
 };
 
 /* Called once per matching record; the record and its strings live until

@@ -1,9 +1,10 @@
 /* counters.c: the backend-independent part of quota counters: dispatch
- * to the backend, request validation, the overflow-safe limit test and
- * the text of a decision's counters (see counters.h). */
+ * to the backend, request validation, the overflow-safe limit test, the
+ * text of a decision's counters and key-prefix ranges (see counters.h). */
 #include "counters.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 bool counter_fits(uint64_t value, uint64_t add, uint64_t limit, uint64_t *after)
 {
@@ -47,6 +48,48 @@ bool counters_get(struct counters *c, const char *key, enum window_unit unit,
     if (!counters_reqs_valid(&req, 1, err))
         return false;
     return c->ops->get(c, key, unit, value, window_start, window_end, err);
+}
+
+bool counters_list(struct counters *c, const char *prefix, counters_row_cb cb, void *arg,
+                   struct buf *err)
+{
+    return c->ops->list(c, prefix != NULL ? prefix : "", cb, arg, err);
+}
+
+bool counters_reset(struct counters *c, const char *const *prefixes, size_t nprefixes, int unit,
+                    counters_row_cb cb, void *arg, size_t *count, struct buf *err)
+{
+    size_t ignored;
+    if (count == NULL)
+        count = &ignored;
+    *count = 0;
+    if (unit != COUNTERS_CURRENT_WINDOWS && (unit < 0 || unit >= WIN_COUNT)) {
+        buf_reset(err);
+        buf_printf(err, "counters: reset of a bad window unit %d", unit);
+        return false;
+    }
+    for (size_t i = 0; i < nprefixes; i++)
+        if (prefixes[i] == NULL || prefixes[i][0] == '\0') {
+            buf_reset(err);
+            buf_printf(err, "counters: reset with an empty key prefix %zu", i);
+            return false;
+        }
+    if (nprefixes == 0)
+        return true;
+    return c->ops->reset(c, prefixes, nprefixes, unit, cb, arg, count, err);
+}
+
+bool counters_prefix_end(const char *prefix, struct buf *out)
+{
+    size_t n = strlen(prefix);
+    while (n > 0 && (unsigned char)prefix[n - 1] == 0xff)
+        n--;
+    buf_reset(out);
+    if (n == 0)
+        return false;
+    buf_add(out, prefix, n);
+    out->data[n - 1] = (char)((unsigned char)out->data[n - 1] + 1);
+    return true;
 }
 
 void counters_close(struct counters *c)

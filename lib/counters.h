@@ -51,12 +51,32 @@ enum counters_status {
 
 struct counters;
 
+/* One stored counter, as listed or reset (posternctl). */
+struct counter_row {
+    const char *key;
+    enum window_unit unit;
+    uint64_t value;
+    time_t window_start;        /* the row's window [start, end) */
+    time_t window_end;
+};
+
+/* Called once per row; the row and its key live until the callback
+ * returns.  It must not use the counters object or its store. */
+typedef bool (*counters_row_cb)(const struct counter_row *row, void *arg);
+
+/* counters_reset()'s unit for "the current window of every unit". */
+#define COUNTERS_CURRENT_WINDOWS (-1)
+
 struct counters_ops {
     int (*check_add)(struct counters *c, const struct counter_req *reqs, size_t n,
                      bool commit, struct counter_result *res, struct buf *err);
     bool (*get)(struct counters *c, const char *key, enum window_unit unit, uint64_t *value,
                 time_t *window_start, time_t *window_end, struct buf *err);
     void (*close)(struct counters *c);
+    bool (*list)(struct counters *c, const char *prefix, counters_row_cb cb, void *arg,
+                 struct buf *err);
+    bool (*reset)(struct counters *c, const char *const *prefixes, size_t nprefixes, int unit,
+                  counters_row_cb cb, void *arg, size_t *count, struct buf *err);
 };
 
 /* The base of every backend's object (its first member). */
@@ -78,6 +98,30 @@ bool counters_get(struct counters *c, const char *key, enum window_unit unit,
                   uint64_t *value, time_t *window_start, time_t *window_end,
                   struct buf *err);
 void counters_close(struct counters *c);
+
+/* The counters whose key starts with prefix ("" for all), in the window
+ * of their unit that holds now (rows of other windows are not shown: they
+ * are past), to cb, ordered by unit (minute first), then key, from one
+ * read snapshot.  cb returns false to stop.  A read-only store is enough.
+ * False with err set on a backend failure. */
+bool counters_list(struct counters *c, const char *prefix, counters_row_cb cb, void *arg,
+                   struct buf *err);
+/* Delete, in one write transaction, the counters whose key starts with
+ * one of prefixes[0..nprefixes) (each non-empty): with unit
+ * COUNTERS_CURRENT_WINDOWS their row of the window holding now, for every
+ * unit; with a window unit every stored window of that unit.  Each row is
+ * given to cb (may be NULL; its return value is ignored) with its value
+ * before the reset, before it is deleted and before the commit: a caller
+ * that prints should collect and print after success.  *count (may be
+ * NULL) = the rows deleted.  Inside a store batch the reset is part of the
+ * batch.  False with err set (nothing deleted) on failure. */
+bool counters_reset(struct counters *c, const char *const *prefixes, size_t nprefixes, int unit,
+                    counters_row_cb cb, void *arg, size_t *count, struct buf *err);
+/* For backends: the smallest string greater than every string that starts
+ * with prefix (in byte order): prefix with its last byte below 0xff
+ * incremented and the rest dropped.  False when there is none (prefix
+ * empty or all 0xff bytes). */
+bool counters_prefix_end(const char *prefix, struct buf *out);
 
 /* Index of the first exceeded result, n when none. */
 size_t counters_first_exceeded(const struct counter_result *res, size_t n);

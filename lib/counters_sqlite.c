@@ -1,7 +1,8 @@
 /* counters_sqlite.c: the SQLite backend of quota counters (counters.h):
  * one row per (key, unit, window start) in the store's counters table;
  * check-and-add runs in one BEGIN IMMEDIATE transaction, so the check and
- * the adds of concurrent handles and processes are serialized. */
+ * the adds of concurrent handles and processes are serialized; listing
+ * and resetting by key prefix are range scans of the primary key. */
 #include "counters.h"
 
 #include <sqlite3.h>
@@ -23,6 +24,17 @@ static const char cs_upsert_sql[] =
     "ON CONFLICT (key, unit, window_start) "
     "DO UPDATE SET value = excluded.value, window_end = excluded.window_end";
 static const char cs_gc_sql[] = "DELETE FROM counters WHERE window_end < ?1";
+/* Listing and resetting by key prefix: a range scan of the primary key,
+ * key >= prefix AND key < the prefix's end (counters_prefix_end()).  When
+ * a prefix has no end, ?2 is bound to an empty BLOB, which is greater
+ * than every TEXT value in SQLite's ordering.  ?4 NULL: every window of
+ * the unit. */
+#define CS_RANGE                                                                   \
+    " FROM counters WHERE key >= ?1 AND key < ?2 AND unit = ?3"                 \
+    " AND (?4 IS NULL OR window_start = ?4)"
+static const char cs_range_select_sql[] =
+    "SELECT key, window_start, window_end, value" CS_RANGE " ORDER BY key, window_start";
+static const char cs_range_delete_sql[] = "DELETE" CS_RANGE;
 
 struct counters_sqlite {
     struct counters base;
@@ -191,7 +203,130 @@ static void cs_close(struct counters *c)
     mem_free(c);
 }
 
-static const struct counters_ops cs_ops = { cs_check_add, cs_get, cs_close };
+/* One key range, unit and window selection, bound to st. */
+struct cs_range {
+    const char *prefix;
+    struct buf end;
+    bool has_end;
+    enum window_unit unit;
+    bool current;               /* only the window holding now */
+    time_t start;               /* that window's start */
+};
+
+static void cs_range_bind(sqlite3_stmt *st, const struct cs_range *r)
+{
+    sqlite3_bind_text(st, 1, r->prefix, -1, SQLITE_STATIC);
+    if (r->has_end)
+        sqlite3_bind_text(st, 2, r->end.data, (int)r->end.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(st, 2, 0);
+    sqlite3_bind_text(st, 3, window_unit_name(r->unit), -1, SQLITE_STATIC);
+    if (r->current)
+        sqlite3_bind_int64(st, 4, (int64_t)r->start);
+    else
+        sqlite3_bind_null(st, 4);
+}
+
+/* Deliver the rows of range r to cb; *n += their number.  *more = false
+ * when cb asked to stop. */
+static bool cs_range_rows(struct counters_sqlite *cs, const struct cs_range *r, counters_row_cb cb,
+                          void *arg, size_t *n, bool *more, struct buf *err)
+{
+    sqlite3_stmt *st = store_stmt(cs->store, cs_range_select_sql, err);
+    if (st == NULL)
+        return false;
+    cs_range_bind(st, r);
+    enum store_step rc;
+    while ((rc = store_step(cs->store, st, "listing counters", err)) == STORE_ROW) {
+        struct counter_row row = {
+            .key = (const char *)sqlite3_column_text(st, 0),
+            .unit = r->unit,
+            .window_start = (time_t)sqlite3_column_int64(st, 1),
+            .window_end = (time_t)sqlite3_column_int64(st, 2),
+            .value = cs_from_db(sqlite3_column_int64(st, 3)),
+        };
+        (*n)++;
+        if (cb != NULL && !cb(&row, arg) && more != NULL) {
+            *more = false;
+            break;
+        }
+    }
+    sqlite3_clear_bindings(st);
+    store_stmt_done(st);
+    return rc != STORE_FAIL;
+}
+
+static bool cs_range_delete(struct counters_sqlite *cs, const struct cs_range *r, struct buf *err)
+{
+    sqlite3_stmt *st = store_stmt(cs->store, cs_range_delete_sql, err);
+    if (st == NULL)
+        return false;
+    cs_range_bind(st, r);
+    enum store_step rc = store_step(cs->store, st, "resetting counters", err);
+    sqlite3_clear_bindings(st);
+    store_stmt_done(st);
+    return rc != STORE_FAIL;
+}
+
+static void cs_range_init(struct cs_range *r, const char *prefix)
+{
+    memset(r, 0, sizeof *r);
+    r->prefix = prefix;
+    buf_init(&r->end);
+    r->has_end = counters_prefix_end(prefix, &r->end);
+}
+
+static bool cs_list(struct counters *c, const char *prefix, counters_row_cb cb, void *arg,
+                    struct buf *err)
+{
+    struct counters_sqlite *cs = (struct counters_sqlite *)c;
+    time_t now = cs_now(cs), end;
+    struct cs_range r;
+    size_t n = 0;
+    bool ok, more = true;
+    cs_range_init(&r, prefix);
+    r.current = true;
+    ok = store_begin(cs->store, false, err);
+    for (int u = 0; ok && more && u < WIN_COUNT; u++) {
+        r.unit = (enum window_unit)u;
+        window_bounds(r.unit, now, &r.start, &end);
+        ok = cs_range_rows(cs, &r, cb, arg, &n, &more, err);
+    }
+    store_rollback(cs->store);   /* ends the read snapshot (or savepoint) */
+    buf_free(&r.end);
+    return ok;
+}
+
+static bool cs_reset(struct counters *c, const char *const *prefixes, size_t nprefixes, int unit,
+                     counters_row_cb cb, void *arg, size_t *count, struct buf *err)
+{
+    struct counters_sqlite *cs = (struct counters_sqlite *)c;
+    time_t now = cs_now(cs), end;
+    size_t n = 0;
+    bool ok = store_begin(cs->store, true, err);
+    for (size_t i = 0; ok && i < nprefixes; i++) {
+        struct cs_range r;
+        cs_range_init(&r, prefixes[i]);
+        r.current = unit == COUNTERS_CURRENT_WINDOWS;
+        for (int u = 0; ok && u < WIN_COUNT; u++) {
+            if (!r.current && u != unit)
+                continue;
+            r.unit = (enum window_unit)u;
+            window_bounds(r.unit, now, &r.start, &end);
+            ok = cs_range_rows(cs, &r, cb, arg, &n, NULL, err) && cs_range_delete(cs, &r, err);
+        }
+        buf_free(&r.end);
+    }
+    if (ok && store_commit(cs->store, err)) {
+        *count = n;
+        return true;
+    }
+    if (!ok)
+        store_rollback(cs->store);
+    return false;
+}
+
+static const struct counters_ops cs_ops = { cs_check_add, cs_get, cs_close, cs_list, cs_reset };
 
 struct counters *counters_sqlite_open(struct store *s, struct clock clock)
 {

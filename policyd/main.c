@@ -1,5 +1,474 @@
-/* main.c: postern-policyd (being written) */
-int main(void)
+/* main.c: postern-policyd, the Postfix SMTP access policy delegation
+ * server of postern: options and life cycle.
+ *
+ *   postern-policyd [-c postern.yaml] [-f] [-n] [-d]
+ *
+ * Start-up, in this order (every failure is fatal, with a message naming
+ * what to fix):
+ *   1. load postern.yaml (every error, file:line:column), select the time
+ *      zone, load the rules (every error); check that `user` exists;
+ *      with -n: print a summary and exit 0 (1 on any error);
+ *   2. without -f: fork into the background; the parent waits until the
+ *      daemon is ready (or failed) and exits 0 (or 1), so that an init
+ *      system or a shell sees start-up errors;
+ *   3. take the pid file (an flock on it: a second instance is refused);
+ *   4. create state_dir (0750, owned by `user`) if it is missing;
+ *   5. bind every listener of policyd.listen (as root: Postfix's private/
+ *      directory is not writable by others);
+ *   6. drop privileges to `user` (initgroups, setgid, setuid; root only if
+ *      `user` is root);
+ *   7. open the store <state_dir>/policyd.sqlite AFTER the drop, so the
+ *      database and its -wal/-shm files belong to `user` and a daemon that
+ *      runs as `user` can always write what it created;
+ *   8. serve (server.c) until SIGTERM/SIGINT; then remove the pid file and
+ *      the unix sockets and exit 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "alloc.h"
+#include "conf.h"
+#include "counters.h"
+#include "diag.h"
+#include "log.h"
+#include "ptime.h"
+#include "rules.h"
+#include "rules_load.h"
+#include "server.h"
+#include "store.h"
+
+#define PROG "postern-policyd"
+#define DEFAULT_CONF POSTERN_SYSCONFDIR "/postern.yaml"
+#define STORE_FILE "policyd.sqlite"
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+struct options {
+    const char *conf;
+    bool foreground;
+    bool check;
+    bool debug;
+};
+
+static void usage(FILE *out)
 {
+    fprintf(out,
+            "usage: " PROG " [-c postern.yaml] [-f] [-n] [-d]\n"
+            "  -c FILE  configuration (default " DEFAULT_CONF ")\n"
+            "  -f       stay in the foreground, log to stderr too\n"
+            "  -n       check the configuration and the rules, print a summary, exit\n"
+            "  -d       log at level debug\n");
+}
+
+/* Remove what start-up has created so far, then exit 1 with msg. */
+static _Noreturn void startup_fail(struct policyd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void pidfile_release(struct policyd *d)
+{
+    if (d->pid_fd < 0)
+        return;
+    /* after the privilege drop the directory may not be ours: an empty
+     * pid file is then left (its lock dies with us) */
+    if (unlink(d->pid_path) != 0 && ftruncate(d->pid_fd, 0) != 0)
+        log_msg(LOG_LVL_NOTICE, "pid_file", "path=%s error=\"%s\"", d->pid_path, strerror(errno));
+    close(d->pid_fd);
+    d->pid_fd = -1;
+}
+
+static void startup_fail(struct policyd *d, const char *fmt, ...)
+{
+    struct buf b;
+    va_list ap;
+    buf_init(&b);
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    server_free(d);
+    pidfile_release(d);
+    log_fatal("%s", b.data);
+}
+
+static const char *plural(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* --- config and rules ----------------------------------------------------- */
+
+static char *absolute_path(const char *path)
+{
+    if (path[0] == '/')
+        return mem_strdup(path);
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        return mem_strdup(path);
+    struct buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s/%s", cwd, path);
+    char *s = buf_detach(&b);
+    buf_free(&b); /* buf_detach leaves b initialised */
+    return s;
+}
+
+static bool load_conf(struct policyd *d)
+{
+    struct diags g;
+    diags_init(&g);
+    if (!conf_load(&d->conf, d->conf_path, &g)) {
+        diags_print(&g, stderr);
+        fprintf(stderr, PROG ": %zu error%s in %s\n", g.n, plural(g.n), d->conf_path);
+        diags_free(&g);
+        return false;
+    }
+    diags_free(&g);
+    return true;
+}
+
+static struct rules *load_rules(const char *dir, bool print_warnings)
+{
+    struct diags g, w;
+    diags_init(&g);
+    diags_init(&w);
+    struct rules *r = rules_load(dir, &g, &w);
+    if (r == NULL) {
+        diags_print(&g, stderr);
+        fprintf(stderr, PROG ": %zu error%s in the rules of %s\n", g.n, plural(g.n), dir);
+    }
+    if (print_warnings) {
+        diags_print(&w, stderr);
+    } else {
+        for (size_t i = 0; i < w.n; i++) {
+            struct buf kv;
+            buf_init(&kv);
+            buf_kv(&kv, "warning", w.msgs[i]);
+            log_event(LOG_LVL_WARN, "rules_warning", &kv);
+            buf_free(&kv);
+        }
+    }
+    diags_free(&g);
+    diags_free(&w);
+    return r;
+}
+
+static void print_summary(const struct policyd *d)
+{
+    const struct rules *r = d->rules;
+    size_t accounts = 0;
+    for (size_t i = 0; i < r->n_tenants; i++) {
+        rules_summary_tenant(&r->tenants[i], stdout);
+        for (size_t j = 0; j < r->tenants[i].n_accounts; j++)
+            accounts += !r->tenants[i].accounts[j].implicit;
+    }
+    printf("listen:");
+    for (size_t i = 0; i < d->conf.policyd.listen.n; i++)
+        printf(" %s", d->conf.policyd.listen.v[i]);
+    printf("\nuser: %s, state: %s/" STORE_FILE ", on_error: %s\n", d->conf.user, d->conf.state_dir,
+           d->conf.policyd.on_error == ON_ERROR_DEFER ? "defer" : "dunno");
+    printf("ok: %s; %zu tenant%s, %zu account%s, %zu file%s in %s\n", d->conf_path, r->n_tenants,
+           plural(r->n_tenants), accounts, plural(accounts), r->n_files, plural(r->n_files), d->rules_dir);
+}
+
+/* --- daemon mechanics ----------------------------------------------------- */
+
+/* Double fork.  Returns, in the daemon, the write end of a pipe on which
+ * it reports readiness; the original process waits on the read end and
+ * exits 0 when the daemon is ready, 1 when it died first. */
+static int daemonize(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        log_fatal("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        log_fatal("fork: %s", strerror(errno));
+    if (pid > 0) {
+        close(p[1]);
+        waitpid(pid, NULL, 0);
+        char c = 0;
+        ssize_t n;
+        do
+            n = read(p[0], &c, 1);
+        while (n < 0 && errno == EINTR);
+        _exit(n == 1 && c == '1' ? 0 : 1);
+    }
+    close(p[0]);
+    if (setsid() < 0)
+        log_fatal("setsid: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        log_fatal("fork: %s", strerror(errno));
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") != 0)
+        log_fatal("chdir /: %s", strerror(errno));
+    return p[1];
+}
+
+static void detach_stdio(void)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2)
+        close(fd);
+}
+
+/* Create a missing directory (one level) owned by pw. */
+static bool make_dir(const char *dir, mode_t mode, const struct passwd *pw, struct buf *err)
+{
+    if (mkdir(dir, mode) != 0) {
+        buf_printf(err, "cannot create %s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (chmod(dir, mode) != 0 || (geteuid() == 0 && chown(dir, pw->pw_uid, pw->pw_gid) != 0)) {
+        buf_printf(err, "cannot set the owner or mode of %s: %s", dir, strerror(errno));
+        return false;
+    }
+    log_msg(LOG_LVL_NOTICE, "mkdir", "path=%s owner=%s mode=%04o", dir, pw->pw_name, (unsigned)mode);
+    return true;
+}
+
+/* Take the pid file: refuse to run next to a live instance holding it. */
+static void pidfile_take(struct policyd *d, const struct passwd *pw)
+{
+    const char *path = d->conf.policyd.pid_file;
+    struct buf err;
+    buf_init(&err);
+    char *dir = mem_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        struct stat st;
+        /* a pid directory we create belongs to user, so that the daemon
+         * can remove its pid file after the privilege drop */
+        if (stat(dir, &st) != 0 && errno == ENOENT && !make_dir(dir, 0755, pw, &err)) {
+            mem_free(dir);
+            startup_fail(d, "pid_file %s: %s", path, err.data);
+        }
+    }
+    mem_free(dir);
+    buf_free(&err);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        startup_fail(d, "pid_file %s: cannot open: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char text[32] = "";
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        text[n > 0 ? n : 0] = '\0';
+        text[strcspn(text, "\n")] = '\0';
+        close(fd);
+        startup_fail(d, "another " PROG " is running (pid %s): it holds the lock of %s", *text ? text : "?", path);
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+        close(fd);
+        startup_fail(d, "pid_file %s: cannot write: %s", path, strerror(errno));
+    }
+    fchmod(fd, 0644);
+    d->pid_fd = fd;
+    d->pid_path = mem_strdup(path);
+}
+
+static void state_dir_prepare(struct policyd *d, const struct passwd *pw)
+{
+    struct stat st;
+    struct buf err;
+    buf_init(&err);
+    if (stat(d->conf.state_dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            startup_fail(d, "state_dir %s is not a directory", d->conf.state_dir);
+    } else if (errno != ENOENT || !make_dir(d->conf.state_dir, 0750, pw, &err)) {
+        startup_fail(d, "state_dir %s: %s", d->conf.state_dir, err.len ? err.data : strerror(errno));
+    }
+    buf_free(&err);
+}
+
+/* initgroups/setgid/setuid to pw; verified: root cannot be regained. */
+static void drop_privileges(struct policyd *d, const struct passwd *pw)
+{
+    if (geteuid() != 0) {
+        if (pw->pw_uid == geteuid())
+            return; /* started as that user already */
+        startup_fail(d, "running as uid %ld, cannot switch to user %s: start as root, or set user: to the user "
+                        "running " PROG, (long)geteuid(), pw->pw_name);
+    }
+    if (pw->pw_uid == 0) {
+        log_msg(LOG_LVL_NOTICE, "privileges", "user=%s note=\"running as root as configured\"", pw->pw_name);
+        return;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        startup_fail(d, "cannot switch to user %s: %s", pw->pw_name, strerror(errno));
+    if (setuid(0) == 0 || geteuid() == 0 || getuid() == 0 || getegid() == 0)
+        startup_fail(d, "still root after switching to user %s: refusing to run", pw->pw_name);
+}
+
+/* --- main ----------------------------------------------------------------- */
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    int ch;
+    memset(o, 0, sizeof *o);
+    o->conf = DEFAULT_CONF;
+    while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
+        switch (ch) {
+        case 'c': o->conf = optarg; break;
+        case 'f': o->foreground = true; break;
+        case 'n': o->check = true; break;
+        case 'd': o->debug = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        exit(2);
+    }
+}
+
+/* Free everything of d (each part may not have been set up). */
+static void release(struct policyd *d, char *pw_name, struct buf *err)
+{
+    server_free(d);
+    counters_close(d->counters);
+    d->counters = NULL;
+    store_close(d->store);
+    d->store = NULL;
+    rules_unref(d->rules);
+    d->rules = NULL;
+    pidfile_release(d);
+    mem_free(d->pid_path);
+    mem_free(d->rules_dir);
+    mem_free(d->conf_path);
+    mem_free(pw_name);
+    conf_free(&d->conf);
+    buf_free(err);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct policyd d;
+    struct buf err;
+    struct passwd pw;
+
+    parse_options(argc, argv, &o);
+    umask(027);
+    log_open(PROG, !o.check, o.foreground || o.check, o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    server_init(&d);
+    buf_init(&err);
+    memset(&pw, 0, sizeof pw);
+
+    /* 1. configuration, time zone, rules, user */
+    d.conf_path = absolute_path(o.conf);
+    if (!load_conf(&d))
+        goto fail;
+    log_open(PROG, !o.check, o.foreground || o.check, o.debug ? LOG_LVL_DEBUG : (enum log_level)d.conf.log_level);
+    if (!tz_select(d.conf.timezone)) {
+        fprintf(stderr, PROG ": %s: timezone: unknown zone %s\n", d.conf_path, d.conf.timezone);
+        goto fail;
+    }
+    d.rules_dir = mem_strdup(d.conf.rules);
+    d.rules = load_rules(d.rules_dir, o.check);
+    if (d.rules == NULL) {
+        if (!o.check)
+            log_msg(LOG_LVL_ERR, "fatal", "error=\"errors in the rules of %s\"", d.rules_dir);
+        goto fail;
+    }
+    struct passwd *pwp = getpwnam(d.conf.user);
+    if (pwp == NULL) {
+        fprintf(stderr, PROG ": %s: user: no such user \"%s\" (create it, e.g. adduser --system --group %s, "
+                         "or name an existing one)\n", d.conf_path, d.conf.user, d.conf.user);
+        if (!o.check)
+            log_msg(LOG_LVL_ERR, "fatal", "error=\"user %s does not exist\"", d.conf.user);
+        goto fail;
+    }
+    pw = *pwp; /* getpwnam's buffer is reused by initgroups */
+    pw.pw_name = mem_strdup(pwp->pw_name);
+    pw.pw_dir = pw.pw_gecos = pw.pw_shell = pw.pw_passwd = NULL;
+    if (o.check) {
+        print_summary(&d);
+        release(&d, pw.pw_name, &err);
+        return 0;
+    }
+
+    /* 2. background */
+    int ready_fd = -1;
+    if (!o.foreground)
+        ready_fd = daemonize();
+
+    /* 3-5. pid file, state directory, sockets (still privileged) */
+    pidfile_take(&d, &pw);
+    state_dir_prepare(&d, &pw);
+    if (!server_bind(&d, &err))
+        startup_fail(&d, "%s", err.data);
+
+    /* 6. privileges */
+    drop_privileges(&d, &pw);
+
+    /* 7. the store, created by and belonging to user */
+    struct buf path;
+    buf_init(&path);
+    buf_printf(&path, "%s/" STORE_FILE, d.conf.state_dir);
+    d.store = store_open(path.data, 0, &err);
+    buf_free(&path);
+    if (d.store == NULL)
+        startup_fail(&d, "cannot open the store: %s", err.data);
+    d.counters = counters_sqlite_open(d.store, d.clock);
+    if (!server_setup(&d, &err))
+        startup_fail(&d, "%s", err.data);
+
+    struct buf kv;
+    buf_init(&kv);
+    buf_kv(&kv, "version", PACKAGE_VERSION);
+    buf_kvf(&kv, "pid", "%ld", (long)getpid());
+    buf_kvf(&kv, "listeners", "%zu", d.n_listeners);
+    for (size_t i = 0; i < d.n_listeners; i++)
+        buf_kv(&kv, "listen", server_listener_name(&d, i));
+    buf_kvf(&kv, "tenants", "%zu", d.rules->n_tenants);
+    buf_kv(&kv, "rules", d.rules_dir);
+    buf_kv(&kv, "store", store_path(d.store));
+    buf_kv(&kv, "user", pw.pw_name);
+    buf_kv(&kv, "on_error", d.on_error_action);
+    log_event(LOG_LVL_INFO, "start", &kv);
+    buf_free(&kv);
+
+    if (ready_fd >= 0) {
+        detach_stdio();
+        if (write(ready_fd, "1", 1) != 1)
+            log_msg(LOG_LVL_WARN, "start", "note=\"could not tell the parent process that start-up succeeded\"");
+        close(ready_fd);
+    }
+
+    /* 8. serve */
+    int status = server_loop(&d);
+
+    log_msg(LOG_LVL_INFO, "stop", "requests=%llu batches=%llu store_errors=%llu status=%d",
+            (unsigned long long)d.n_requests, (unsigned long long)d.n_batches,
+            (unsigned long long)d.n_store_errors, status);
+    release(&d, pw.pw_name, &err);
+    libevent_global_shutdown();
+    return status;
+
+fail:
+    release(&d, pw.pw_name, &err);
     return 1;
 }

@@ -1,1 +1,111 @@
-/* server.h */
+/* server.h: the event loop of postern-policyd: listening sockets, policy
+ * connections (keep-alive, pipelined requests answered in order, idle
+ * timeout, a connection limit), group-committed decisions and the signals
+ * (SIGHUP reloads the rules, SIGTERM/SIGINT stop after the requests in
+ * flight).  main.c owns the life cycle around it: options, config,
+ * daemonizing, the pid file, the privilege drop and the store.
+ *
+ * Order of use: server_init(), server_bind() (as root: the sockets may be
+ * in Postfix's private directory), drop privileges, open the store and set
+ * d->store and d->counters, server_setup(), server_loop() until a stop
+ * signal, server_free().
+ *
+ * Every piece of mutable state of the daemon is in struct policyd; the
+ * only process-wide settings outside it are the logger's (log.h) and the
+ * time zone (tz_select()). */
+#ifndef POSTERN_POLICYD_SERVER_H
+#define POSTERN_POLICYD_SERVER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "ptime.h"
+#include "request.h"
+
+struct rules;
+struct store;
+struct counters;
+struct event_base;
+struct event;
+struct policyd_listener;
+struct policyd_conn;
+struct policyd_pending;
+
+/* The answer given instead of a decision when the store fails. */
+#define POLICYD_ON_ERROR_DUNNO "DUNNO"
+#define POLICYD_ON_ERROR_DEFER "DEFER_IF_PERMIT 4.3.0 policy service temporarily unavailable"
+
+/* Limits of the loop itself (not configurable). */
+#define POLICYD_MAX_PIPELINE 64      /* requests of one connection waiting for their batch */
+#define POLICYD_MAX_OUTPUT (1u << 20) /* unsent replies of one connection before it is read again */
+#define POLICYD_BATCH_MAX_CALLBACKS 1024 /* read/accept callbacks before a batch is forced */
+#define POLICYD_STOP_GRACE_MS 10000  /* SIGTERM: time given to flush the last replies */
+
+struct policyd {
+    /* settings, fixed at start-up */
+    char *conf_path;               /* absolute path of postern.yaml (re-read on SIGHUP) */
+    struct postern_conf conf;      /* as loaded at start-up */
+    char *rules_dir;               /* the rules directory in use (SIGHUP may change it) */
+    struct policy_limits limits;   /* request limits (max_bytes from the config) */
+    const char *on_error_action;   /* POLICYD_ON_ERROR_* */
+    struct clock clock;
+
+    /* shared resources */
+    struct rules *rules;           /* current snapshot; each request holds its own reference */
+    struct store *store;
+    struct counters *counters;
+
+    /* the loop */
+    struct event_base *base;
+    struct event *batch_ev;        /* lowest priority: runs after every read of the turn */
+    struct event *sig_hup, *sig_term, *sig_int;
+    struct event *stop_timer;
+    struct event *accept_pause;    /* re-enables the listeners after EMFILE */
+
+    struct policyd_listener *listeners;
+    size_t n_listeners;
+
+    struct policyd_conn *conns;    /* doubly linked, every open connection */
+    size_t n_conns;
+    uint64_t next_conn_id;
+
+    struct policyd_pending *queue_head, *queue_tail; /* requests waiting for the batch */
+    size_t n_queued;
+    unsigned callbacks_since_queue; /* read/accept callbacks since the batch was scheduled */
+
+    bool stopping;
+
+    /* life cycle (main.c) */
+    char *pid_path;                /* pid file we hold locked, NULL if none */
+    int pid_fd;                    /* -1 if none */
+
+    /* counters for log lines */
+    uint64_t refused;              /* connections refused over max_connections, not yet logged */
+    int64_t refused_logged_us;     /* when the last connection_limit line was written */
+    uint64_t n_requests, n_batches, n_store_errors;
+};
+
+/* Zero d and set the defaults that do not come from the config. */
+void server_init(struct policyd *d);
+/* Create the listening sockets of d->conf.policyd.listen (unix: a stale
+ * socket is removed, the new one is made 0666; inet: SO_REUSEADDR).  A
+ * unix path that another live process serves, or that is not a socket, is
+ * refused.  False with err set. */
+bool server_bind(struct policyd *d, struct buf *err);
+/* Create the event loop, the listener, signal and batch events.
+ * d->rules, d->store and d->counters must be set.  False with err set. */
+bool server_setup(struct policyd *d, struct buf *err);
+/* Serve until SIGTERM/SIGINT has been handled: the requests in flight are
+ * answered, the listeners closed.  Returns the exit status (0). */
+int server_loop(struct policyd *d);
+/* Close listeners (removing unix socket files) and connections; free the
+ * loop.  Does not close the store nor the rules (main.c owns them). */
+void server_free(struct policyd *d);
+/* The name of listener i < d->n_listeners ("unix:/path", "inet:addr:port"). */
+const char *server_listener_name(const struct policyd *d, size_t i);
+/* Reload the rules as on SIGHUP; true when the new snapshot is in use. */
+bool server_reload(struct policyd *d);
+
+#endif

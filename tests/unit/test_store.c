@@ -1,7 +1,8 @@
 /* test_store.c: unit tests of the SQLite store (open, pragmas, schema
- * migrations), the audit trail (write, read back, log line) and the quota
- * counters (limits, atomicity, overflow, calendar windows in non-UTC
- * zones, garbage collection, several handles and processes, failures). */
+ * migrations), the audit trail (write, read back, filters, log line) and
+ * the quota counters (limits, atomicity, overflow, calendar windows in
+ * non-UTC zones, garbage collection, listing and resetting by key prefix,
+ * several handles and processes, failures). */
 #include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -479,6 +480,74 @@ START_TEST(test_audit_query_filters)
 }
 END_TEST
 
+/* The sender and recipient filters: ASCII case ignored, a recipient
+ * matches one whole stored line, never a part of one. */
+static const char *const addr_r1[] = { "bob@x.org", "Carol@Y.net" };
+static const char *const addr_r2[] = { "carol@y.net.evil" };
+static const char *const addr_r3[] = { "xcarol@y.net" };
+static const char *const addr_r5[] = { "carol@y.net" };
+
+static const struct addr_seed {
+    int64_t time_us;
+    const char *tenant, *sender, *queue_id;
+    const char *const *rcpts;
+    size_t nrcpts;
+} addr_seeds[] = {
+    { 1000, "a", "Alice@A.example", "Q1", addr_r1, 2 },
+    { 2000, "a", "alice@a.example", NULL, addr_r2, 1 },
+    { 3000, "b", "bob@b.example", NULL, addr_r3, 1 },
+    { 4000, NULL, NULL, NULL, NULL, 0 },
+    { 5000, "a", "other@a.example", "Q1", addr_r5, 1 },
+};
+
+static const struct filter_case addr_cases[] = {
+    { { .sender = "ALICE@a.example" }, 2, { 1000, 2000 } },
+    { { .sender = "alice@a.example", .newest_first = true, .limit = 1 }, 1, { 2000 } },
+    { { .sender = "alice" }, 0, { 0 } },
+    { { .sender = "%" }, 0, { 0 } },
+    { { .sender = "" }, 5, { 1000, 2000, 3000, 4000, 5000 } },   /* "": any */
+    { { .recipient = "carol@y.net" }, 2, { 1000, 5000 } },
+    { { .recipient = "CAROL@Y.NET", .newest_first = true }, 2, { 5000, 1000 } },
+    { { .recipient = "bob@x.org" }, 1, { 1000 } },
+    { { .recipient = "bob" }, 0, { 0 } },
+    { { .recipient = "y.net" }, 0, { 0 } },
+    { { .recipient = "bob@x.org\nCarol@Y.net" }, 0, { 0 } },
+    { { .recipient = "%" }, 0, { 0 } },
+    { { .sender = "alice@a.example", .recipient = "carol@y.net" }, 1, { 1000 } },
+    { { .tenant = "a", .recipient = "carol@y.net" }, 2, { 1000, 5000 } },
+    { { .tenant = "b", .recipient = "carol@y.net" }, 0, { 0 } },
+    { { .queue_id = "Q1", .sender = "OTHER@a.example" }, 1, { 5000 } },
+    { { .queue_id = "Q1", .recipient = "bob@x.org", .since_us = 1001 }, 0, { 0 } },
+    { { .tenant = "a", .sender = "alice@a.example", .until_us = 2000 }, 1, { 1000 } },
+};
+
+START_TEST(test_audit_query_addresses)
+{
+    const struct filter_case *fc = &addr_cases[_i];
+    struct tdb t;
+    struct buf err;
+    tdb_make(&t);
+    buf_init(&err);
+    struct store *s = open_ok(t.path, 0);
+    for (size_t i = 0; i < sizeof addr_seeds / sizeof addr_seeds[0]; i++) {
+        const struct addr_seed *a = &addr_seeds[i];
+        struct audit_rec r = { .time_us = a->time_us, .component = "policyd", .action = "DUNNO",
+                               .tenant = a->tenant, .sender = a->sender, .queue_id = a->queue_id,
+                               .recipients = a->rcpts, .nrecipients = a->nrcpts };
+        ck_assert_msg(audit_write(s, &r, &err), "%s", err.data);
+    }
+    struct collect c = { 0 };
+    ck_assert_msg(audit_query(s, &fc->f, collect_cb, &c, &err), "%s", err.data);
+    ck_assert_msg(c.n == fc->n, "case %d: %zu records, wanted %zu", _i, c.n, fc->n);
+    for (size_t i = 0; i < fc->n; i++)
+        ck_assert_int_eq(c.times[i], fc->times[i]);
+    collect_free(&c);
+    store_close(s);
+    buf_free(&err);
+    tdb_remove(&t);
+}
+END_TEST
+
 /* Run audit_write with stderr captured as the log; returns the text. */
 static char *capture_text(struct store *s, const struct audit_rec *rec, bool *ok, struct buf *err)
 {
@@ -908,6 +977,259 @@ START_TEST(test_counters_gc)
 }
 END_TEST
 
+/* --- counters: listing and resetting by key prefix ---------------------------------- */
+
+static const struct prefix_case {
+    const char *prefix;
+    bool has_end;
+    const char *end;
+} prefix_cases[] = {
+    { "a:acme:", true, "a:acme;" },
+    { "t:x", true, "t:y" },
+    { "", false, "" },
+    { "\xff\xff", false, "" },
+    { "a\xff", true, "b" },
+    { "ab\xff\xff", true, "ac" },
+    { "a\xfe", true, "a\xff" },
+};
+
+START_TEST(test_counters_prefix_end)
+{
+    const struct prefix_case *pc = &prefix_cases[_i];
+    struct buf out;
+    buf_init(&out);
+    ck_assert_int_eq(counters_prefix_end(pc->prefix, &out), pc->has_end);
+    ck_assert_str_eq(out.data, pc->end);
+    buf_free(&out);
+}
+END_TEST
+
+/* Collected rows, "key/unit=value" joined by ' ' in the order given. */
+struct rows {
+    struct buf text;
+    size_t n, stop_after;
+};
+
+static bool rows_cb(const struct counter_row *row, void *arg)
+{
+    struct rows *r = arg;
+    char start[40];
+    time_format(row->window_start, start, sizeof start);
+    if (r->text.len > 0)
+        buf_putc(&r->text, ' ');
+    buf_printf(&r->text, "%s/%s=%" PRIu64, row->key, window_unit_name(row->unit), row->value);
+    ck_assert_int_lt(row->window_start, row->window_end);
+    r->n++;
+    return r->stop_after == 0 || r->n < r->stop_after;
+}
+
+/* Counters of two tenants whose names share a prefix, in several units,
+ * and a row of yesterday's day window. */
+static void seed_prefix(struct fix *f)
+{
+    add1(f, "t:acme:bytes", WIN_DAY, 100, COUNTER_NO_LIMIT, NULL);
+    add1(f, "t:acme:messages", WIN_HOUR, 2, 10, NULL);
+    add1(f, "a:acme:alice@acme.example:messages", WIN_DAY, 3, 500, NULL);
+    add1(f, "a:acme:alice@acme.example:messages", WIN_MONTH, 4, 5000, NULL);
+    add1(f, "a:acme:bob@acme.example:messages", WIN_DAY, 5, 500, NULL);
+    add1(f, "a:acme2:carol@acme2.example:messages", WIN_DAY, 6, 500, NULL);
+    add1(f, "t:acme2:bytes", WIN_DAY, 7, COUNTER_NO_LIMIT, NULL);
+    add1(f, "a:acme:\xff\xffodd:messages", WIN_DAY, 8, 500, NULL);
+    /* yesterday (2026-03-09), not current */
+    raw_exec(f->db.path, "INSERT INTO counters VALUES ('a:acme:alice@acme.example:messages', "
+                         "'day', 1773014400, 1773100800, 99)");
+}
+
+static const struct list_case {
+    const char *prefix;
+    const char *want;
+} list_cases[] = {
+    { "a:acme:",
+      "a:acme:alice@acme.example:messages/day=3 a:acme:bob@acme.example:messages/day=5 "
+      "a:acme:\xff\xffodd:messages/day=8 a:acme:alice@acme.example:messages/month=4" },
+    { "t:acme:", "t:acme:messages/hour=2 t:acme:bytes/day=100" },
+    { "t:acme", "t:acme:messages/hour=2 t:acme2:bytes/day=7 t:acme:bytes/day=100" },
+    { "a:acme:alice@acme.example:", "a:acme:alice@acme.example:messages/day=3 "
+                                    "a:acme:alice@acme.example:messages/month=4" },
+    { "a:acme:\xff", "a:acme:\xff\xffodd:messages/day=8" },
+    { "a:nobody:", "" },
+    { "", "t:acme:messages/hour=2 a:acme2:carol@acme2.example:messages/day=6 "
+          "a:acme:alice@acme.example:messages/day=3 a:acme:bob@acme.example:messages/day=5 "
+          "a:acme:\xff\xffodd:messages/day=8 t:acme2:bytes/day=7 t:acme:bytes/day=100 "
+          "a:acme:alice@acme.example:messages/month=4" },
+};
+
+START_TEST(test_counters_list)
+{
+    const struct list_case *lc = &list_cases[_i];
+    struct fix f;
+    fix_open(&f, "UTC", "2026-03-10T12:00:00Z");
+    seed_prefix(&f);
+    struct rows r = { .n = 0 };
+    buf_init(&r.text);
+    ck_assert_msg(counters_list(f.c, lc->prefix, rows_cb, &r, &f.err), "%s", f.err.data);
+    ck_assert_str_eq(r.text.data, lc->want);
+    /* a read-only handle (posternctl) lists the same */
+    struct store *ro = open_ok(f.db.path, STORE_READONLY);
+    struct counters *cro = counters_sqlite_open(ro, clock_fixed(&f.now));
+    struct rows r2 = { .n = 0 };
+    buf_init(&r2.text);
+    ck_assert_msg(counters_list(cro, lc->prefix, rows_cb, &r2, &f.err), "%s", f.err.data);
+    ck_assert_str_eq(r2.text.data, lc->want);
+    ck_assert(store_autocommit(ro));
+    counters_close(cro);
+    store_close(ro);
+    buf_free(&r.text);
+    buf_free(&r2.text);
+    ck_assert(store_autocommit(f.s));
+    fix_close(&f);
+}
+END_TEST
+
+START_TEST(test_counters_list_window_and_stop)
+{
+    struct fix f;
+    fix_open(&f, "Europe/Paris", "2026-03-10T22:59:59Z");   /* 23:59:59 local */
+    add1(&f, "t:x:messages", WIN_DAY, 1, 10, NULL);
+    add1(&f, "t:x:bytes", WIN_DAY, 2, 10, NULL);
+    struct rows r = { .n = 0, .stop_after = 1 };
+    buf_init(&r.text);
+    ck_assert(counters_list(f.c, "t:x:", rows_cb, &r, &f.err));
+    ck_assert_str_eq(r.text.data, "t:x:bytes/day=2");   /* stopped after one */
+    ck_assert(store_autocommit(f.s));
+    f.now = us(iso("2026-03-10T23:00:00Z"));               /* local midnight: a new day */
+    buf_reset(&r.text);
+    r.n = 0;
+    r.stop_after = 0;
+    ck_assert(counters_list(f.c, "t:x:", rows_cb, &r, &f.err));
+    ck_assert_str_eq(r.text.data, "");
+    ck_assert(counters_list(f.c, NULL, rows_cb, &r, &f.err));   /* NULL: every key */
+    ck_assert_uint_eq(r.n, 0);
+    buf_free(&r.text);
+    fix_close(&f);
+}
+END_TEST
+
+static const struct reset_case {
+    const char *prefixes[2];
+    size_t nprefixes;
+    int unit;
+    size_t count;
+    const char *reset;       /* rows given to the callback */
+    const char *left;        /* counters_list("") afterwards */
+} reset_cases[] = {
+    /* a tenant and its accounts, current windows: yesterday's row stays */
+    { { "t:acme:", "a:acme:" }, 2, COUNTERS_CURRENT_WINDOWS, 6,
+      "t:acme:messages/hour=2 t:acme:bytes/day=100 a:acme:alice@acme.example:messages/day=3 "
+      "a:acme:bob@acme.example:messages/day=5 a:acme:\xff\xffodd:messages/day=8 "
+      "a:acme:alice@acme.example:messages/month=4",
+      "a:acme2:carol@acme2.example:messages/day=6 t:acme2:bytes/day=7" },
+    /* one account, every day window: yesterday's too, not its month */
+    { { "a:acme:alice@acme.example:", NULL }, 1, WIN_DAY, 2,
+      "a:acme:alice@acme.example:messages/day=99 a:acme:alice@acme.example:messages/day=3",
+      "t:acme:messages/hour=2 a:acme2:carol@acme2.example:messages/day=6 "
+      "a:acme:bob@acme.example:messages/day=5 a:acme:\xff\xffodd:messages/day=8 "
+      "t:acme2:bytes/day=7 t:acme:bytes/day=100 a:acme:alice@acme.example:messages/month=4" },
+    /* hour windows only */
+    { { "t:acme:", "a:acme:" }, 2, WIN_HOUR, 1, "t:acme:messages/hour=2",
+      "a:acme2:carol@acme2.example:messages/day=6 a:acme:alice@acme.example:messages/day=3 "
+      "a:acme:bob@acme.example:messages/day=5 a:acme:\xff\xffodd:messages/day=8 "
+      "t:acme2:bytes/day=7 t:acme:bytes/day=100 a:acme:alice@acme.example:messages/month=4" },
+    /* nothing there */
+    { { "a:nobody:", NULL }, 1, COUNTERS_CURRENT_WINDOWS, 0, "",
+      "t:acme:messages/hour=2 a:acme2:carol@acme2.example:messages/day=6 "
+      "a:acme:alice@acme.example:messages/day=3 a:acme:bob@acme.example:messages/day=5 "
+      "a:acme:\xff\xffodd:messages/day=8 t:acme2:bytes/day=7 t:acme:bytes/day=100 "
+      "a:acme:alice@acme.example:messages/month=4" },
+};
+
+START_TEST(test_counters_reset)
+{
+    const struct reset_case *rc = &reset_cases[_i];
+    struct fix f;
+    fix_open(&f, "UTC", "2026-03-10T12:00:00Z");
+    seed_prefix(&f);
+    struct rows r = { .n = 0 };
+    size_t n = 12345;
+    buf_init(&r.text);
+    ck_assert_msg(counters_reset(f.c, rc->prefixes, rc->nprefixes, rc->unit, rows_cb, &r, &n, &f.err),
+                  "%s", f.err.data);
+    ck_assert_uint_eq(n, rc->count);
+    ck_assert_uint_eq(r.n, rc->count);
+    ck_assert_str_eq(r.text.data, rc->reset);
+    ck_assert(store_autocommit(f.s));
+    buf_reset(&r.text);
+    ck_assert(counters_list(f.c, "", rows_cb, &r, &f.err));
+    ck_assert_str_eq(r.text.data, rc->left);
+    /* a reset counter counts again from 0 */
+    struct counter_result res;
+    ck_assert_int_eq(add1(&f, "t:acme:messages", WIN_HOUR, 1, 10, &res), COUNTERS_OK);
+    ck_assert_uint_eq(res.value, strstr(rc->reset, "t:acme:messages/hour") != NULL ? 0 : 2);
+    buf_free(&r.text);
+    fix_close(&f);
+}
+END_TEST
+
+START_TEST(test_counters_reset_failures)
+{
+    struct fix f;
+    fix_open(&f, "UTC", "2026-03-10T12:00:00Z");
+    seed_prefix(&f);
+    const char *both[] = { "t:acme:", "a:acme:" };
+    const char *empty[] = { "t:acme:", "" };
+    size_t n = 7;
+    /* bad arguments */
+    ck_assert(!counters_reset(f.c, both, 2, WIN_COUNT, NULL, NULL, &n, &f.err));
+    ck_assert_msg(strstr(f.err.data, "unit") != NULL, "%s", f.err.data);
+    ck_assert(!counters_reset(f.c, both, 2, -2, NULL, NULL, &n, &f.err));
+    ck_assert(!counters_reset(f.c, empty, 2, COUNTERS_CURRENT_WINDOWS, NULL, NULL, &n, &f.err));
+    ck_assert_msg(strstr(f.err.data, "empty") != NULL, "%s", f.err.data);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(counters_reset(f.c, both, 0, COUNTERS_CURRENT_WINDOWS, NULL, NULL, NULL, &f.err));
+    ck_assert_uint_eq(get1(&f, "t:acme:bytes", WIN_DAY), 100);
+    /* a failure on the second prefix leaves the first one's rows */
+    raw_exec(f.db.path, "CREATE TRIGGER fail BEFORE DELETE ON counters WHEN OLD.key LIKE 'a:%' "
+                        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+    ck_assert(!counters_reset(f.c, both, 2, COUNTERS_CURRENT_WINDOWS, NULL, NULL, &n, &f.err));
+    ck_assert_msg(strstr(f.err.data, f.db.path) != NULL && strstr(f.err.data, "injected failure") != NULL,
+                  "%s", f.err.data);
+    ck_assert_uint_eq(get1(&f, "t:acme:bytes", WIN_DAY), 100);
+    ck_assert(store_autocommit(f.s));
+    raw_exec(f.db.path, "DROP TRIGGER fail");
+    /* a read-only handle cannot reset */
+    struct store *ro = open_ok(f.db.path, STORE_READONLY);
+    struct counters *cro = counters_sqlite_open(ro, clock_fixed(&f.now));
+    ck_assert(!counters_reset(cro, both, 2, COUNTERS_CURRENT_WINDOWS, NULL, NULL, &n, &f.err));
+    ck_assert_msg(strstr(f.err.data, "readonly") != NULL, "%s", f.err.data);
+    counters_close(cro);
+    store_close(ro);
+    /* inside a batch: undone with the batch, kept with it */
+    ck_assert(store_batch_begin(f.s, &f.err));
+    ck_assert(counters_reset(f.c, both, 1, COUNTERS_CURRENT_WINDOWS, NULL, NULL, &n, &f.err));
+    ck_assert_uint_eq(n, 2);
+    ck_assert(!store_autocommit(f.s));
+    store_batch_rollback(f.s);
+    ck_assert_uint_eq(get1(&f, "t:acme:bytes", WIN_DAY), 100);
+    ck_assert(store_batch_begin(f.s, &f.err));
+    ck_assert(counters_reset(f.c, both, 1, COUNTERS_CURRENT_WINDOWS, NULL, NULL, &n, &f.err));
+    struct audit_rec rec = { .component = "ctl", .action = "counters reset", .stage = "admin" };
+    ck_assert_msg(audit_write(f.s, &rec, &f.err), "%s", f.err.data);
+    ck_assert_msg(store_batch_commit(f.s, &f.err), "%s", f.err.data);
+    ck_assert_uint_eq(get1(&f, "t:acme:bytes", WIN_DAY), 0);
+    ck_assert_int_eq(raw_int(f.db.path, "SELECT count(*) FROM audit"), 1);
+    /* the table is gone: list and reset fail cleanly */
+    raw_exec(f.db.path, "DROP TABLE counters");
+    struct rows r = { .n = 0 };
+    buf_init(&r.text);
+    ck_assert(!counters_list(f.c, "t:", rows_cb, &r, &f.err));
+    ck_assert_msg(strstr(f.err.data, "no such table") != NULL, "%s", f.err.data);
+    ck_assert(!counters_reset(f.c, both, 2, WIN_DAY, NULL, NULL, &n, &f.err));
+    ck_assert(store_autocommit(f.s));
+    buf_free(&r.text);
+    fix_close(&f);
+}
+END_TEST
+
 /* --- counters: several handles, processes, failures --------------------------------- */
 
 START_TEST(test_counters_two_handles)
@@ -1095,6 +1417,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_audit_minimal_record);
     tcase_add_loop_test(tc, test_audit_query_filters, 0,
                         sizeof filter_cases / sizeof filter_cases[0]);
+    tcase_add_loop_test(tc, test_audit_query_addresses, 0, sizeof addr_cases / sizeof addr_cases[0]);
     tcase_add_test(tc, test_audit_log_line);
     tcase_add_test(tc, test_audit_store_failure);
     tcase_add_loop_test(tc, test_counters_limits, 0, sizeof limit_cases / sizeof limit_cases[0]);
@@ -1108,6 +1431,11 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_counters_dst_day_is_25_hours);
     tcase_add_test(tc, test_counters_week_starts_monday_local);
     tcase_add_test(tc, test_counters_gc);
+    tcase_add_loop_test(tc, test_counters_prefix_end, 0, sizeof prefix_cases / sizeof prefix_cases[0]);
+    tcase_add_loop_test(tc, test_counters_list, 0, sizeof list_cases / sizeof list_cases[0]);
+    tcase_add_test(tc, test_counters_list_window_and_stop);
+    tcase_add_loop_test(tc, test_counters_reset, 0, sizeof reset_cases / sizeof reset_cases[0]);
+    tcase_add_test(tc, test_counters_reset_failures);
     tcase_add_test(tc, test_counters_two_handles);
     tcase_add_test(tc, test_counters_store_failure);
     tcase_add_test(tc, test_counters_busy_is_an_error);
