@@ -953,8 +953,15 @@ bool server_reload(struct policyd *d)
     log_diags(LOG_LVL_WARN, "rules_warning", &warns);
     if (r == NULL) {
         log_diags(LOG_LVL_ERR, "reload_error", &errs);
-        log_msg(LOG_LVL_ERR, "reload", "status=failed errors=%zu rules=%s tenants=%zu note=\"keeping the rules in use\"",
-                errs.n, dir != NULL ? dir : d->conf_path, d->rules->n_tenants);
+        struct buf kv;
+        buf_init(&kv);
+        buf_kv(&kv, "status", "failed");
+        buf_kvf(&kv, "errors", "%zu", errs.n);
+        buf_kv(&kv, dir != NULL ? "rules" : "config", dir != NULL ? dir : d->conf_path);
+        buf_kvf(&kv, "tenants", "%zu", d->rules->n_tenants);
+        buf_kv(&kv, "note", "keeping the rules in use");
+        log_event(LOG_LVL_ERR, "reload", &kv);
+        buf_free(&kv);
         mem_free(dir);
         diags_free(&errs);
         diags_free(&warns);
@@ -965,7 +972,14 @@ bool server_reload(struct policyd *d)
     rules_unref(old);
     mem_free(d->rules_dir);
     d->rules_dir = dir;
-    log_msg(LOG_LVL_INFO, "reload", "status=ok tenants=%zu files=%zu rules=%s", r->n_tenants, r->n_files, dir);
+    struct buf kv;
+    buf_init(&kv);
+    buf_kv(&kv, "status", "ok");
+    buf_kvf(&kv, "tenants", "%zu", r->n_tenants);
+    buf_kvf(&kv, "files", "%zu", r->n_files);
+    buf_kv(&kv, "rules", dir);
+    log_event(LOG_LVL_INFO, "reload", &kv);
+    buf_free(&kv);
     diags_free(&errs);
     diags_free(&warns);
     return true;
