@@ -14,6 +14,7 @@
 
 static const char *const on_error_words[] = { "dunno", "defer", NULL };
 static const char *const milter_on_error_words[] = { "tempfail", "accept", NULL };
+static const char *const sync_words[] = { "normal", "full", NULL };
 static const char *const log_level_words[] = { "debug", "info", "notice", "warning", "error", NULL };
 
 const struct conf_key conf_table[] = {
@@ -40,6 +41,8 @@ const struct conf_key conf_table[] = {
       "connections served at once" },
     { "policyd.max_request_bytes", CONF_UINT, OFF(policyd.max_request_bytes), "65536", 1024, 1048576, NULL,
       "largest policy request accepted" },
+    { "policyd.sync", CONF_ENUM, OFF(policyd.sync), "normal", 0, 0, sync_words,
+      "durability of decisions: normal (survives a crash) or full (also a power loss; slower)" },
     { "milter.listen", CONF_ENDPOINT, OFF(milter.listen), "unix:/var/spool/postfix/private/postern-milter", 0,
       0, NULL, "socket of postern-milter" },
     { "milter.on_error", CONF_ENUM, OFF(milter.on_error), "tempfail", 0, 0, milter_on_error_words,

@@ -40,6 +40,9 @@ struct conf_list {
 
 enum conf_on_error { ON_ERROR_DUNNO, ON_ERROR_DEFER };
 enum conf_milter_on_error { MILTER_ON_ERROR_TEMPFAIL, MILTER_ON_ERROR_ACCEPT };
+/* normal: a committed decision survives a crash of the daemon or of Postfix
+ * (WAL, synchronous=NORMAL); full: also a power loss (one fsync per batch). */
+enum conf_sync { SYNC_NORMAL, SYNC_FULL };
 
 struct postern_conf {
     char *file;
@@ -55,6 +58,7 @@ struct postern_conf {
         uint64_t idle_timeout_ms;
         uint64_t max_connections;
         uint64_t max_request_bytes;
+        int sync;              /* enum conf_sync */
     } policyd;
     struct {
         char *listen;

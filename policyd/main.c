@@ -428,7 +428,9 @@ int main(int argc, char **argv)
     struct buf path;
     buf_init(&path);
     buf_printf(&path, "%s/" STORE_FILE, d.conf.state_dir);
-    d.store = store_open(path.data, 0, &err);
+    /* sync normal: WAL with synchronous=NORMAL, so that group commit is
+     * not bounded by fsync latency; full: fsync at every batch commit. */
+    d.store = store_open(path.data, d.conf.policyd.sync == SYNC_FULL ? 0 : STORE_SYNC_NORMAL, &err);
     buf_free(&path);
     if (d.store == NULL)
         startup_fail(&d, "cannot open the store: %s", err.data);

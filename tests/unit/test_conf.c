@@ -255,7 +255,7 @@ static const struct {
         "clamd, spamd)" } },
     { "policyd:\n  foo: 1\n",
       { "2:3: unknown key \"foo\" in policyd (expected one of: listen, on_error, pid_file, idle_timeout, "
-        "max_connections, max_request_bytes)" } },
+        "max_connections, max_request_bytes, sync)" } },
     { "milter:\n  bar: 1\n",
       { "2:3: unknown key \"bar\" in milter (expected one of: listen, on_error, authserv_id, pid_file)" } },
     { "Rules: /x\n",
@@ -336,7 +336,7 @@ static const struct {
         "2:7: user: expected a single value, found a list",
         "4:20: policyd.max_connections: expected a number from 1 to 100000, found \"0\"",
         "5:3: unknown key \"bar\" in policyd (expected one of: listen, on_error, pid_file, idle_timeout, "
-        "max_connections, max_request_bytes)",
+        "max_connections, max_request_bytes, sync)",
         "6:8: clamd: expected unix:/path or inet:host:port, found \"tcp:x\"" } },
     { "policyd:\n  listen: [tcp:a, unix:/ok, tcp:b]\n",
       { "2:12: policyd.listen: expected unix:/path or inet:host:port, found \"tcp:a\"",
@@ -422,6 +422,7 @@ START_TEST(test_print)
         "  idle_timeout: 30s",
         "  max_connections: 50",
         "  max_request_bytes: 2048",
+        "  sync: normal",
         "milter:",
         "  listen: inet:127.0.0.1:8891",
         "  on_error: accept",
