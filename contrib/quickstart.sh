@@ -4,7 +4,8 @@
 # It installs the packages, builds postern, validates rules/examples with
 # posternctl, and brings up the test lab: a private Postfix, dnsmasq and an
 # smtp-sink "Internet" inside a network namespace of its own, so the host's
-# Postfix and DNS are never touched.  It sends one message through, prints
+# Postfix and DNS are never touched.  postern-policyd runs in front of it
+# with the example rules.  It sends one message through, prints
 # where to look, and removes everything when you press Enter (or at once
 # with --once).  It grows with each daemon: policyd and the milter join the
 # sandbox as they land.
@@ -49,14 +50,45 @@ step "starting the sandbox: Postfix, dnsmasq and smtp-sink in a network namespac
 lab_up
 echo "namespace $LAB_NS, files in $LAB_DIR"
 
-step "sending a message as alice@corp.example (SMTP AUTH on 127.0.0.1:587)"
-lab_send_auth alice@corp.example secret --to someone@remote.example \
+step "starting postern-policyd with the example rules, in front of the sandboxed Postfix"
+cat >"$LAB_DIR/postern.yaml" <<YAML
+rules: $top/rules/examples
+state_dir: $LAB_DIR/state
+user: nobody
+policyd:
+  listen: [inet:127.0.0.1:10040]
+  pid_file: $LAB_DIR/policyd.pid
+YAML
+ip netns exec "$LAB_NS" "$build/policyd/postern-policyd" -f -c "$LAB_DIR/postern.yaml" >"$LAB_DIR/policyd.log" 2>&1 &
+policyd_pid=$!
+for _ in $(seq 600); do grep -q 'event=start' "$LAB_DIR/policyd.log" && break; sleep 0.1; done
+grep -q 'event=start' "$LAB_DIR/policyd.log" || { cat "$LAB_DIR/policyd.log"; lab_fail "postern-policyd did not start"; }
+lab_postconf \
+    'smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:10040, permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination' \
+    'smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:10040'
+lab_postfix_reload
+# a login of the example tenant globex (rules/examples/corporate.yaml)
+echo secret | ip netns exec "$LAB_NS" saslpasswd2 -p -c -f "$LAB_SASLDB" -u globex.example ceo
+chown postfix "$LAB_SASLDB"
+
+step "sending as ceo@globex.example (SMTP AUTH on 127.0.0.1:587): permitted and counted"
+lab_send_auth ceo@globex.example secret --to someone@remote.example \
     --header "Subject: hello from the postern quickstart" ||
     { cat "$LAB_SWAKS_LOG"; lab_fail "the submission was refused"; }
 lab_wait_sink 1
 first=$(lab_sink_files | head -1)
 echo "delivered to the sink: $first"
 echo "  left from $(lab_sink_header "$first" X-Client-Addr), HELO $(lab_sink_header "$first" X-Helo-Args)"
+
+step "a host that is not globex's, sending as globex.example: refused by postern"
+if lab_send --from forged@globex.example --to someone@remote.example; then
+    lab_fail "the forged sender was accepted"
+fi
+grep -o '554 5.7.1.*' "$LAB_SWAKS_LOG" | head -1
+
+step "what postern counted and decided (posternctl usage / audit)"
+"$ctl" -c "$LAB_DIR/postern.yaml" usage globex
+"$ctl" -c "$LAB_DIR/postern.yaml" audit --limit 4
 
 cat <<TXT
 
@@ -66,12 +98,15 @@ cat <<TXT
   Postfix mail log  $LAB_MAILLOG
   received mail     $LAB_SINK_DIR (smtp-sink plays the Internet at 127.0.0.10)
   send more         ip netns exec $LAB_NS swaks --server 127.0.0.1 --port 587 \\
-                      --auth PLAIN --auth-user alice@corp.example --auth-password secret \\
-                      --from alice@corp.example --to anyone@remote.example
+                      --auth PLAIN --auth-user ceo@globex.example --auth-password secret \\
+                      --from ceo@globex.example --to anyone@remote.example
   inspect a tenant  $ctl -r $top/rules/examples rules show acme
+  policyd           log $LAB_DIR/policyd.log, state $LAB_DIR/state/policyd.sqlite
+  usage and audit   $ctl -c $LAB_DIR/postern.yaml usage | audit
 TXT
 if [ "$once" = 0 ]; then
     read -r -p "Press Enter to stop the sandbox and remove it... " _ || true
 fi
+kill "$policyd_pid" 2>/dev/null; wait "$policyd_pid" 2>/dev/null
 lab_down
 echo "quickstart: sandbox removed"
