@@ -88,7 +88,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* xoshiro-like generator, one per connection: splitmix64 is enough here. */
+/* splitmix64, one generator per connection: enough for a workload mix. */
 static uint64_t rng_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -701,5 +701,12 @@ int main(int argc, char **argv)
         printf(" %s=%" PRIu64, kind_name[k], counts[k]);
     printf(" errors=%" PRIu64 "%s\n", errors, timed_out ? " timeout=1" : "");
     fflush(stdout);
+    for (long i = 0; i < opt.conns; i++)
+        free(conns[i].lat);
+    for (long t = 0; t < opt.threads; t++)
+        free(ws[t].conns);
+    free(ws);
+    free(conns);
+    free(all);
     return (errors || timed_out) ? 1 : 0;
 }
