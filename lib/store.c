@@ -2,6 +2,9 @@
  * schema migrations in order, cache prepared statements (see store.h). */
 #include "store.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <sqlite3.h>
 #include <string.h>
 
@@ -305,6 +308,8 @@ static bool store_migrate(struct store *s, struct buf *err)
 
 static bool store_set_wal(struct store *s, struct buf *err)
 {
+    if ((s->flags & STORE_NO_AUTOCHECKPOINT) && !(s->flags & STORE_READONLY))
+        sqlite3_wal_autocheckpoint(s->db, 0);
     sqlite3_stmt *st = store_stmt(s, "PRAGMA journal_mode = WAL", err);
     if (st == NULL)
         return false;
@@ -370,4 +375,97 @@ void store_close(struct store *s)
     }
     mem_free(s->path);
     mem_free(s);
+}
+
+/* --- background checkpoints ----------------------------------------------- */
+
+struct store_checkpointer {
+    sqlite3 *db;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    unsigned interval_ms;
+};
+
+/* Under a steady write load a PASSIVE checkpoint never sees every frame
+ * backfilled at the moment a writer starts, so the WAL never restarts and
+ * grows without end.  Past STORE_WAL_RESTART_FRAMES a RESTART checkpoint
+ * waits (busy timeout) for the writer's current batch, copies the few
+ * frames left and makes the next writer start the WAL over: its file keeps
+ * its size, so its blocks are reused instead of allocated and zeroed. */
+#define STORE_WAL_RESTART_FRAMES 4096
+
+static void store_checkpoint_once(sqlite3 *db)
+{
+    int nlog = -1, nckpt = -1;
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+    if (nlog > STORE_WAL_RESTART_FRAMES)
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &nlog, &nckpt);
+}
+
+static void *store_checkpointer_main(void *arg)
+{
+    struct store_checkpointer *cp = arg;
+    pthread_mutex_lock(&cp->lock);
+    while (!cp->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += cp->interval_ms / 1000;
+        until.tv_nsec += (long)(cp->interval_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&cp->wake, &cp->lock, &until);
+        pthread_mutex_unlock(&cp->lock);
+        store_checkpoint_once(cp->db);
+        pthread_mutex_lock(&cp->lock);
+    }
+    pthread_mutex_unlock(&cp->lock);
+    return NULL;
+}
+
+struct store_checkpointer *store_checkpointer_start(const char *path, unsigned interval_ms, struct buf *err)
+{
+    struct store_checkpointer *cp = mem_alloc(sizeof *cp);
+    cp->interval_ms = interval_ms ? interval_ms : 1000;
+    if (sqlite3_open_v2(path, &cp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        buf_reset(err);
+        buf_printf(err, "%s: opening the checkpoint connection: %s", path, sqlite3_errmsg(cp->db));
+        sqlite3_close(cp->db);
+        mem_free(cp);
+        return NULL;
+    }
+    sqlite3_busy_timeout(cp->db, STORE_BUSY_TIMEOUT_MS);
+    /* A connection learns that the file is in WAL mode when it first reads
+     * it; until then a checkpoint is a silent no-op. */
+    sqlite3_exec(cp->db, "PRAGMA journal_mode", NULL, NULL, NULL);
+    pthread_mutex_init(&cp->lock, NULL);
+    pthread_cond_init(&cp->wake, NULL);
+    if (pthread_create(&cp->thread, NULL, store_checkpointer_main, cp) != 0) {
+        buf_reset(err);
+        buf_printf(err, "%s: cannot start the checkpoint thread", path);
+        pthread_mutex_destroy(&cp->lock);
+        pthread_cond_destroy(&cp->wake);
+        sqlite3_close(cp->db);
+        mem_free(cp);
+        return NULL;
+    }
+    return cp;
+}
+
+void store_checkpointer_stop(struct store_checkpointer *cp)
+{
+    if (cp == NULL)
+        return;
+    pthread_mutex_lock(&cp->lock);
+    cp->stop = true;
+    pthread_cond_signal(&cp->wake);
+    pthread_mutex_unlock(&cp->lock);
+    pthread_join(cp->thread, NULL);
+    pthread_mutex_destroy(&cp->lock);
+    pthread_cond_destroy(&cp->wake);
+    sqlite3_close(cp->db);
+    mem_free(cp);
 }

@@ -27,6 +27,7 @@ int store_schema_latest(void);
 enum store_flags {
     STORE_READONLY = 1 << 0,    /* posternctl: no migration, no writes */
     STORE_SYNC_NORMAL = 1 << 1, /* trade power-loss durability for speed */
+    STORE_NO_AUTOCHECKPOINT = 1 << 2, /* a store_checkpointer does the checkpoints */
 };
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -71,6 +72,15 @@ bool store_batch_begin(struct store *s, struct buf *err);
 bool store_batch_commit(struct store *s, struct buf *err);
 void store_batch_rollback(struct store *s);
 bool store_in_batch(const struct store *s);
+
+/* A thread with its own connection that checkpoints the WAL of path every
+ * interval_ms (PASSIVE: never waits for, nor blocks, the writer), so that a
+ * daemon whose handle has STORE_NO_AUTOCHECKPOINT never stalls a request
+ * for a checkpoint.  NULL with err set when it cannot start. */
+struct store_checkpointer;
+struct store_checkpointer *store_checkpointer_start(const char *path, unsigned interval_ms, struct buf *err);
+/* Stop the thread (after one last checkpoint) and free it. */
+void store_checkpointer_stop(struct store_checkpointer *cp);
 
 /* True when no explicit transaction is open on the handle. */
 bool store_autocommit(const struct store *s);

@@ -350,6 +350,8 @@ static void release(struct policyd *d, char *pw_name, struct buf *err)
     server_free(d);
     counters_close(d->counters);
     d->counters = NULL;
+    store_checkpointer_stop(d->checkpointer);
+    d->checkpointer = NULL;
     store_close(d->store);
     d->store = NULL;
     rules_unref(d->rules);
@@ -372,7 +374,9 @@ int main(int argc, char **argv)
 
     parse_options(argc, argv, &o);
     umask(027);
-    log_open(PROG, !o.check, o.foreground || o.check, o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    /* -f logs to stderr only (a supervisor such as systemd keeps it);
+     * in the background, to syslog (facility mail) */
+    log_open(PROG, !o.check && !o.foreground, o.foreground || o.check, o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
     server_init(&d);
     buf_init(&err);
     memset(&pw, 0, sizeof pw);
@@ -381,7 +385,8 @@ int main(int argc, char **argv)
     d.conf_path = absolute_path(o.conf);
     if (!load_conf(&d))
         goto fail;
-    log_open(PROG, !o.check, o.foreground || o.check, o.debug ? LOG_LVL_DEBUG : (enum log_level)d.conf.log_level);
+    log_open(PROG, !o.check && !o.foreground, o.foreground || o.check,
+             o.debug ? LOG_LVL_DEBUG : (enum log_level)d.conf.log_level);
     if (!tz_select(d.conf.timezone)) {
         fprintf(stderr, PROG ": %s: timezone: unknown zone %s\n", d.conf_path, d.conf.timezone);
         goto fail;
@@ -430,10 +435,18 @@ int main(int argc, char **argv)
     buf_printf(&path, "%s/" STORE_FILE, d.conf.state_dir);
     /* sync normal: WAL with synchronous=NORMAL, so that group commit is
      * not bounded by fsync latency; full: fsync at every batch commit. */
-    d.store = store_open(path.data, d.conf.policyd.sync == SYNC_FULL ? 0 : STORE_SYNC_NORMAL, &err);
-    buf_free(&path);
-    if (d.store == NULL)
+    /* Checkpoints of the WAL run in a thread of their own: done by the
+     * serving thread they stalled every request of a batch for ~40 ms. */
+    d.store = store_open(path.data, (d.conf.policyd.sync == SYNC_FULL ? 0 : STORE_SYNC_NORMAL) | STORE_NO_AUTOCHECKPOINT,
+                         &err);
+    if (d.store == NULL) {
+        buf_free(&path);
         startup_fail(&d, "cannot open the store: %s", err.data);
+    }
+    d.checkpointer = store_checkpointer_start(path.data, 500, &err);
+    buf_free(&path);
+    if (d.checkpointer == NULL)
+        startup_fail(&d, "cannot start the store's checkpoints: %s", err.data);
     d.counters = counters_sqlite_open(d.store, d.clock);
     if (!server_setup(&d, &err))
         startup_fail(&d, "%s", err.data);

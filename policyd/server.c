@@ -83,6 +83,7 @@ struct policyd_conn {
     size_t npending;           /* requests queued, not yet answered */
     struct policyd_pending *spare; /* a parse target kept between reads */
     bool eof;                  /* the client closed its side */
+    bool read_paused;          /* reading stopped: too many requests pending */
     bool closing;              /* close as soon as the output is sent */
     bool out_full;             /* reading waits for the output to drain */
 };
@@ -258,8 +259,13 @@ static bool conn_process(struct policyd_conn *c)
     }
     buf_free(&err);
     if (c->npending > 0) {
-        /* read again once answered: keeps the order and bounds the work */
-        bufferevent_disable(c->bev, EV_READ);
+        /* Replies keep the order through the queue, so reading goes on;
+         * only a client that pipelines past the cap is paused (one
+         * epoll_ctl pair per request saved: Postfix sends one at a time). */
+        if (c->npending >= POLICYD_MAX_PIPELINE && !c->read_paused) {
+            bufferevent_disable(c->bev, EV_READ);
+            c->read_paused = true;
+        }
         evtimer_del(c->idle);
     }
     return true;
@@ -292,8 +298,29 @@ static void conn_resume(struct policyd_conn *c)
         conn_close_when_flushed(c);
         return;
     }
-    bufferevent_enable(c->bev, EV_READ);
+    if (c->read_paused) {
+        bufferevent_enable(c->bev, EV_READ);
+        c->read_paused = false;
+    }
     conn_arm_idle(c);
+}
+
+/* A reply: straight to the socket when no earlier output waits (the
+ * common case: one send(), no write event to arm and disarm), else behind
+ * the waiting output through the bufferevent. */
+static void conn_write(struct policyd_conn *c, const char *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0) {
+        ssize_t n = send(bufferevent_getfd(c->bev), data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)len)
+            return;
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        }
+    }
+    bufferevent_write(c->bev, data, len);
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -594,7 +621,7 @@ static void batch_run(struct policyd *d)
             }
             buf_reset(&out);
             policy_reply_format(&out, action);
-            bufferevent_write(c->bev, out.data, out.len);
+            conn_write(c, out.data, out.len);
             if (--c->npending == 0)
                 conn_resume(c); /* may free c: none of the later requests is its */
         }

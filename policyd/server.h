@@ -55,6 +55,7 @@ struct policyd {
     /* shared resources */
     struct rules *rules;           /* current snapshot; each request holds its own reference */
     struct store *store;
+    struct store_checkpointer *checkpointer; /* WAL checkpoints off the serving thread */
     struct counters *counters;
 
     /* the loop */
