@@ -249,6 +249,28 @@ static void quota_refusal(const struct quota_set *q, size_t i, const struct iden
         buf_printf(&d->action, "%s %s", exceed_code(e, rcpt_stage), d->reason.data);
 }
 
+/* Run the quota requests (commit: count them when they all fit).  On a
+ * store failure the decision is marked store_error; the counter values
+ * go to the decision for the audit. */
+static int quota_check(const struct decide_env *env, struct quota_set *q, bool commit, struct decision *d)
+{
+    struct buf err;
+    if (q->n == 0)
+        return COUNTERS_OK;
+    buf_init(&err);
+    int rc = counters_check_add(env->counters, q->reqs, q->n, commit, q->res, &err);
+    if (rc == COUNTERS_ERROR) {
+        d->store_error = true;
+        d->rule = "store";
+        buf_printf(&d->reason, "store error: %s", err.data);
+        buf_puts(&d->action, "DUNNO");
+    } else if (commit || rc == COUNTERS_EXCEEDED) {
+        counters_describe(q->reqs, q->res, q->n, &d->counters);
+    }
+    buf_free(&err);
+    return rc;
+}
+
 static void permit(const struct ident *id, struct decision *d, const char *why)
 {
     const struct outbound *o = account_outbound(id->a);
@@ -296,26 +318,13 @@ static void decide_rcpt(const struct decide_env *env, struct decide_conn *conn, 
     if (e != EXCEED_HOLD) {
         struct quota_set q;
         uint64_t adds[3] = { 0, conn->rcpts + 1, 0 };
-        struct buf err;
         quota_build(&q, id, adds, true);
-        if (q.n > 0) {
-            buf_init(&err);
-            int rc = counters_check_add(env->counters, q.reqs, q.n, false, q.res, &err);
-            if (rc == COUNTERS_ERROR) {
-                d->store_error = true;
-                d->rule = "store";
-                buf_printf(&d->reason, "store error: %s", err.data);
-                buf_puts(&d->action, "DUNNO");
-                buf_free(&err);
-                return;
-            }
-            buf_free(&err);
-            if (rc == COUNTERS_EXCEEDED) {
-                size_t i = counters_first_exceeded(q.res, q.n);
-                counters_describe(q.reqs, q.res, q.n, &d->counters);
-                quota_refusal(&q, i, id, e, true, d);
-                return;
-            }
+        int rc = quota_check(env, &q, false, d);
+        if (rc == COUNTERS_ERROR)
+            return;
+        if (rc == COUNTERS_EXCEEDED) {
+            quota_refusal(&q, counters_first_exceeded(q.res, q.n), id, e, true, d);
+            return;
         }
     }
     conn->rcpts++;
@@ -338,27 +347,15 @@ static void decide_eom(const struct decide_env *env, const struct policy_request
     }
     struct quota_set q;
     uint64_t adds[3] = { 1, n, size };
-    struct buf err;
     quota_build(&q, id, adds, false);
-    if (q.n > 0) {
-        buf_init(&err);
-        int rc = counters_check_add(env->counters, q.reqs, q.n, true, q.res, &err);
-        if (rc == COUNTERS_ERROR) {
-            d->store_error = true;
-            d->rule = "store";
-            buf_printf(&d->reason, "store error: %s", err.data);
-            buf_puts(&d->action, "DUNNO");
-            buf_free(&err);
-            return;
-        }
-        buf_free(&err);
-        counters_describe(q.reqs, q.res, q.n, &d->counters);
-        if (rc == COUNTERS_EXCEEDED) {
-            quota_refusal(&q, counters_first_exceeded(q.res, q.n), id, account_on_exceed(id->a), false, d);
-            return;
-        }
-        d->counted = true;
+    int rc = quota_check(env, &q, true, d);
+    if (rc == COUNTERS_ERROR)
+        return;
+    if (rc == COUNTERS_EXCEEDED) {
+        quota_refusal(&q, counters_first_exceeded(q.res, q.n), id, account_on_exceed(id->a), false, d);
+        return;
     }
+    d->counted = q.n > 0;
     permit(id, d, d->counted ? "tenant message counted" : "tenant message (no quota to count)");
 }
 
