@@ -41,6 +41,11 @@ const char *log_level_name(enum log_level l)
     return log_names[l];
 }
 
+bool log_enabled(enum log_level l)
+{
+    return l >= log_cfg.min;
+}
+
 static void log_line(enum log_level l, const char *line)
 {
     if (l < log_cfg.min)

@@ -17,6 +17,9 @@ void log_open(const char *ident, bool to_syslog, bool to_stderr, enum log_level 
 /* Parse "debug|info|notice|warning|error"; false when unknown. */
 bool log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level l);
+/* Whether a line at level l would be written: lets a hot path skip
+ * formatting a debug line nobody reads. */
+bool log_enabled(enum log_level l);
 
 /* Writes "level=L event=EVENT <kv>", kv being the buf_kv() pairs. */
 void log_event(enum log_level l, const char *event, const struct buf *kv);

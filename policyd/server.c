@@ -114,6 +114,8 @@ static struct timeval ms_to_tv(uint64_t ms)
 static void log_conn(enum log_level l, const char *event, const struct policyd_conn *c, const char *key,
                      const char *value)
 {
+    if (!log_enabled(l))
+        return;
     struct buf kv;
     buf_init(&kv);
     buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
@@ -247,15 +249,17 @@ static bool conn_process(struct policyd_conn *c)
         p->t0_us = clock_mono_us();
         c->npending++;
         queue_push(d, p);
-        struct buf kv;
-        buf_init(&kv);
-        buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
-        buf_kv(&kv, "client", c->client);
-        buf_kv(&kv, "protocol_state", p->req.protocol_state);
-        buf_kv(&kv, "instance", p->req.instance);
-        buf_kvf(&kv, "queued", "%zu", d->n_queued);
-        log_event(LOG_LVL_DEBUG, "request", &kv);
-        buf_free(&kv);
+        if (log_enabled(LOG_LVL_DEBUG)) {
+            struct buf kv;
+            buf_init(&kv);
+            buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
+            buf_kv(&kv, "client", c->client);
+            buf_kv(&kv, "protocol_state", p->req.protocol_state);
+            buf_kv(&kv, "instance", p->req.instance);
+            buf_kvf(&kv, "queued", "%zu", d->n_queued);
+            log_event(LOG_LVL_DEBUG, "request", &kv);
+            buf_free(&kv);
+        }
     }
     buf_free(&err);
     if (c->npending > 0) {
