@@ -173,16 +173,20 @@ static bool check_binding(const struct rules *r, const struct policy_request *re
 static void quota_add(struct quota_set *q, const char *tenant, const char *account, int metric,
                       const struct quota *quotas, uint64_t add)
 {
+    const char *key = NULL; /* one key for every window of the metric, made once */
     for (int u = 0; u < WIN_COUNT; u++) {
         const struct quota *qu = &quotas[u];
         if (!qu->set || (qu->unlimited && u != WIN_DAY))
             continue; /* unlimited: still counted per day, for usage reports */
-        struct buf k;
-        buf_init(&k);
-        decide_counter_key(&k, tenant, account, metric_names[metric]);
-        snprintf(q->keys[q->n], sizeof q->keys[q->n], "%s", k.data);
-        buf_free(&k);
-        q->reqs[q->n] = (struct counter_req){ q->keys[q->n], (enum window_unit)u, add,
+        if (key == NULL) {
+            struct buf k;
+            buf_init(&k);
+            decide_counter_key(&k, tenant, account, metric_names[metric]);
+            snprintf(q->keys[q->n], sizeof q->keys[q->n], "%s", k.data);
+            buf_free(&k);
+            key = q->keys[q->n];
+        }
+        q->reqs[q->n] = (struct counter_req){ key, (enum window_unit)u, add,
                                               qu->unlimited ? COUNTER_NO_LIMIT : qu->count };
         q->scope[q->n] = account ? "account" : "tenant";
         q->metric[q->n] = metric;
