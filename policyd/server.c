@@ -8,9 +8,16 @@
  *
  * Group commit: the batch event has the lowest priority of the loop, so it
  * runs only in a turn where no connection or listener is ready: every
- * request that arrived meanwhile is decided inside ONE store batch
- * (store_batch_begin), each decision audited in it (audit_write), the batch
- * committed once, and only then are the replies written.  A failed batch
+ * request that arrived meanwhile is handed to the store thread, which
+ * decides them inside ONE store batch (store_batch_begin), audits each
+ * decision in it (audit_write), commits the batch once and hands it back
+ * (an eventfd wakes the loop); only then are the replies written.  While
+ * the store thread works, the loop reads, parses and queues the next
+ * requests, so the two cores overlap and the batches grow with the load.
+ * One batch at a time: a decision sees the counters of every earlier one.
+ * A connection that goes away while the store thread holds one of its
+ * requests is torn down but its memory is kept (a zombie) until the batch
+ * comes back.  A failed batch
  * turns every reply of the batch into the on_error answer; a decision that
  * failed on the store (decision.store_error) or whose audit record could not
  * be written turns that one reply into it.  A flood of callbacks cannot
@@ -34,6 +41,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -86,6 +94,8 @@ struct policyd_conn {
     bool read_paused;          /* reading stopped: too many requests pending */
     bool closing;              /* close as soon as the output is sent */
     bool out_full;             /* reading waits for the output to drain */
+    size_t ninflight;          /* of its requests, those the store thread holds */
+    bool zombie;               /* closed while ninflight > 0: freed when the batch returns */
 };
 
 struct policyd_pending {
@@ -98,7 +108,7 @@ struct policyd_pending {
     bool failed;               /* answer on_error; dec.reason says why */
 };
 
-static void batch_run(struct policyd *d);
+static void batch_dispatch(struct policyd *d);
 static bool conn_process(struct policyd_conn *c);
 static void conn_free(struct policyd_conn *c);
 static void conn_close_when_flushed(struct policyd_conn *c);
@@ -177,7 +187,7 @@ static void queue_push(struct policyd *d, struct policyd_pending *p)
 static void batch_maybe_force(struct policyd *d)
 {
     if (d->n_queued > 0 && ++d->callbacks_since_queue >= POLICYD_BATCH_MAX_CALLBACKS)
-        batch_run(d);
+        batch_dispatch(d);
 }
 
 /* --- connections ---------------------------------------------------------- */
@@ -420,11 +430,17 @@ static void conn_free(struct policyd_conn *c)
     d->n_conns--;
     log_conn(LOG_LVL_DEBUG, "close", c, NULL, NULL);
     bufferevent_free(c->bev);
+    c->bev = NULL;
     event_free(c->idle);
+    c->idle = NULL;
     buf_free(&c->in);
     pending_free(c->spare);
-    mem_free(c);
-    if (d->stopping && d->n_conns == 0)
+    c->spare = NULL;
+    if (c->ninflight > 0)
+        c->zombie = true; /* the store thread uses c->dc: batch_reply() frees it */
+    else
+        mem_free(c);
+    if (d->stopping && d->n_conns == 0 && d->inflight == NULL)
         event_base_loopexit(d->base, NULL);
 }
 
@@ -536,23 +552,17 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    batch_run(arg);
+    batch_dispatch(arg);
 }
 
-static void batch_run(struct policyd *d)
+/* The store thread's part of a batch: decide, audit, commit.  Touches the
+ * pending requests, their connections' decide_conn, d->store, d->counters
+ * and the statistics it owns, nothing of the loop. */
+static void batch_store(struct policyd *d, struct policyd_pending *list)
 {
-    struct policyd_pending *list = d->queue_head;
-    d->queue_head = d->queue_tail = NULL;
-    d->n_queued = 0;
-    d->callbacks_since_queue = 0;
-    if (list == NULL)
-        return;
-    d->n_batches++;
-
-    struct buf err, batch_err, out;
+    struct buf err, batch_err;
     buf_init(&err);
     buf_init(&batch_err);
-    buf_init(&out);
 
     bool ok = store_batch_begin(d->store, &err);
     if (!ok)
@@ -603,12 +613,26 @@ static void batch_run(struct policyd *d)
             audit_on_error_log(d, p, batch_err.data);
         }
     }
+    buf_free(&err);
+    buf_free(&batch_err);
+}
 
-    /* the replies, in arrival order (so in order per connection) */
+/* The loop's part, once the batch is back: the replies, in arrival order
+ * (so in order per connection). */
+static void batch_reply(struct policyd *d, struct policyd_pending *list)
+{
+    struct buf out;
+    buf_init(&out);
     struct policyd_pending *next;
     for (struct policyd_pending *p = list; p != NULL; p = next) {
         next = p->next;
         struct policyd_conn *c = p->conn;
+        if (c != NULL && --c->ninflight == 0 && c->zombie) {
+            mem_free(c); /* closed while the store thread had this request */
+            c = NULL;
+        } else if (c != NULL && c->zombie) {
+            c = NULL;
+        }
         if (c != NULL) {
             const char *action = p->failed ? d->on_error_action : p->dec.action.data;
             if (p->failed) {
@@ -631,9 +655,135 @@ static void batch_run(struct policyd *d)
         }
         pending_free(p);
     }
-    buf_free(&err);
-    buf_free(&batch_err);
     buf_free(&out);
+}
+
+/* Hand the queue to the store thread, unless it still has a batch (the
+ * queue goes when that one comes back). */
+static void batch_dispatch(struct policyd *d)
+{
+    if (d->inflight != NULL || d->queue_head == NULL)
+        return;
+    struct policyd_pending *list = d->queue_head;
+    d->queue_head = d->queue_tail = NULL;
+    d->n_queued = 0;
+    d->callbacks_since_queue = 0;
+    d->n_batches++;
+    for (struct policyd_pending *p = list; p != NULL; p = p->next)
+        if (p->conn != NULL)
+            p->conn->ninflight++;
+    d->inflight = list;
+    pthread_mutex_lock(&d->mu);
+    d->work = list;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    struct policyd *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (d->work == NULL && !d->worker_quit)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (d->work == NULL)
+            break; /* quit, and nothing left to do */
+        struct policyd_pending *list = d->work;
+        d->work = NULL;
+        pthread_mutex_unlock(&d->mu);
+        batch_store(d, list);
+        pthread_mutex_lock(&d->mu);
+        d->done = list;
+        pthread_cond_broadcast(&d->cv);
+        uint64_t one = 1;
+        if (write(d->done_fd, &one, sizeof one) != sizeof one)
+            log_msg(LOG_LVL_ERR, "internal_error", "error=\"cannot wake the event loop: %s\"", strerror(errno));
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* The batch is back: answer it, hand over the next one. */
+static void batch_complete(struct policyd *d, struct policyd_pending *list)
+{
+    d->inflight = NULL;
+    batch_reply(d, list);
+    batch_dispatch(d);
+    if (d->stopping && d->n_conns == 0 && d->inflight == NULL)
+        event_base_loopexit(d->base, NULL);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct policyd *d = arg;
+    (void)what;
+    uint64_t n;
+    if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+        log_msg(LOG_LVL_ERR, "internal_error", "error=\"reading the store thread's eventfd: %s\"", strerror(errno));
+    pthread_mutex_lock(&d->mu);
+    struct policyd_pending *list = d->done;
+    d->done = NULL;
+    pthread_mutex_unlock(&d->mu);
+    if (list != NULL)
+        batch_complete(d, list);
+}
+
+/* Outside the loop (it has ended): wait for the batch in flight, then
+ * decide whatever is still queued, until nothing is left. */
+static void batch_drain(struct policyd *d)
+{
+    while (d->inflight != NULL || d->queue_head != NULL) {
+        batch_dispatch(d);
+        pthread_mutex_lock(&d->mu);
+        while (d->done == NULL)
+            pthread_cond_wait(&d->cv, &d->mu);
+        struct policyd_pending *list = d->done;
+        d->done = NULL;
+        pthread_mutex_unlock(&d->mu);
+        d->inflight = NULL;
+        batch_reply(d, list);
+    }
+}
+
+static bool worker_start(struct policyd *d, struct buf *err)
+{
+    d->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->done_fd < 0) {
+        buf_printf(err, "eventfd: %s", strerror(errno));
+        return false;
+    }
+    d->done_ev = event_new(d->base, d->done_fd, EV_READ | EV_PERSIST, done_cb, d);
+    if (d->done_ev == NULL || event_add(d->done_ev, NULL) != 0) {
+        buf_puts(err, "cannot watch the store thread's eventfd");
+        return false;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    int rc = pthread_create(&d->worker, NULL, worker_main, d);
+    if (rc != 0) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        buf_printf(err, "cannot start the store thread: %s", strerror(rc));
+        return false;
+    }
+    d->worker_started = true;
+    return true;
+}
+
+/* Answer everything left, then end the store thread. */
+static void worker_stop(struct policyd *d)
+{
+    if (!d->worker_started)
+        return;
+    batch_drain(d);
+    pthread_mutex_lock(&d->mu);
+    d->worker_quit = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->worker, NULL);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+    d->worker_started = false;
 }
 
 /* --- listeners ------------------------------------------------------------ */
@@ -927,13 +1077,13 @@ static void server_stop(struct policyd *d, const char *signame)
     log_msg(LOG_LVL_NOTICE, "stopping", "signal=%s connections=%zu queued=%zu", signame, d->n_conns, d->n_queued);
     listeners_close(d);
     event_del(d->accept_pause);
-    batch_run(d); /* the requests already received are answered */
+    batch_dispatch(d); /* the requests already received are answered */
     struct policyd_conn *next;
     for (struct policyd_conn *c = d->conns; c != NULL; c = next) {
         next = c->next;
         conn_close_when_flushed(c);
     }
-    if (d->n_conns == 0) {
+    if (d->n_conns == 0 && d->inflight == NULL) {
         event_base_loopexit(d->base, NULL);
     } else {
         struct timeval tv = ms_to_tv(POLICYD_STOP_GRACE_MS);
@@ -1025,6 +1175,7 @@ void server_init(struct policyd *d)
     d->on_error_action = POLICYD_ON_ERROR_DUNNO;
     d->clock = clock_system();
     d->pid_fd = -1;
+    d->done_fd = -1;
 }
 
 bool server_setup(struct policyd *d, struct buf *err)
@@ -1066,20 +1217,21 @@ bool server_setup(struct policyd *d, struct buf *err)
             return false;
         }
     }
-    return true;
+    return worker_start(d, err);
 }
 
 int server_loop(struct policyd *d)
 {
     event_base_dispatch(d->base);
-    /* the loop may also end on the stop timer: answer what is queued */
-    if (d->n_queued > 0)
-        batch_run(d);
+    /* the loop may also end on the stop timer: answer what is queued and
+     * end the store thread (the caller reads its statistics) */
+    worker_stop(d);
     return 0;
 }
 
 void server_free(struct policyd *d)
 {
+    worker_stop(d);
     listeners_close(d);
     while (d->conns != NULL)
         conn_free(d->conns);
@@ -1093,7 +1245,7 @@ void server_free(struct policyd *d)
     mem_free(d->listeners);
     d->listeners = NULL;
     d->n_listeners = 0;
-    struct event **evs[] = { &d->batch_ev, &d->sig_hup, &d->sig_term, &d->sig_int, &d->stop_timer, &d->accept_pause };
+    struct event **evs[] = { &d->batch_ev, &d->done_ev, &d->sig_hup, &d->sig_term, &d->sig_int, &d->stop_timer, &d->accept_pause };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i] != NULL) {
             event_free(*evs[i]);
@@ -1102,5 +1254,9 @@ void server_free(struct policyd *d)
     if (d->base != NULL) {
         event_base_free(d->base);
         d->base = NULL;
+    }
+    if (d->done_fd >= 0) {
+        close(d->done_fd);
+        d->done_fd = -1;
     }
 }

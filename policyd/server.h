@@ -12,12 +12,17 @@
  *
  * Every piece of mutable state of the daemon is in struct policyd; the
  * only process-wide settings outside it are the logger's (log.h) and the
- * time zone (tz_select()). */
+ * time zone (tz_select()).  Two threads share it: the loop thread owns the
+ * connections, the queue and the rules references; the store thread (from
+ * server_setup() to server_free()) alone uses d->store and d->counters
+ * while server_loop() runs, and the decide_conn of the connections whose
+ * requests it holds. */
 #ifndef POSTERN_POLICYD_SERVER_H
 #define POSTERN_POLICYD_SERVER_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -76,6 +81,19 @@ struct policyd {
     size_t n_queued;
     unsigned callbacks_since_queue; /* read/accept callbacks since the batch was scheduled */
 
+    /* the store thread: decides, audits and commits one batch at a time
+     * while the loop reads the next requests (see server.c) */
+    struct policyd_pending *inflight; /* loop's view: the batch the store thread has, or NULL */
+    pthread_t worker;
+    bool worker_started;
+    pthread_mutex_t mu;            /* guards work, done, worker_quit */
+    pthread_cond_t cv;             /* work handed over, done returned, or quit */
+    struct policyd_pending *work;  /* handed to the store thread */
+    struct policyd_pending *done;  /* returned by it, to be answered */
+    bool worker_quit;
+    int done_fd;                   /* eventfd: the store thread finished a batch */
+    struct event *done_ev;
+
     bool stopping;
 
     /* life cycle (main.c) */
@@ -85,7 +103,8 @@ struct policyd {
     /* counters for log lines */
     uint64_t refused;              /* connections refused over max_connections, not yet logged */
     int64_t refused_logged_us;     /* when the last connection_limit line was written */
-    uint64_t n_requests, n_batches, n_store_errors;
+    uint64_t n_requests, n_store_errors; /* written by the store thread */
+    uint64_t n_batches;
 };
 
 /* Zero d and set the defaults that do not come from the config. */
