@@ -11,10 +11,6 @@
 #include "log.h"
 #include "ptime.h"
 
-#define AUDIT_COLUMNS                                                              \
-    "time_us, component, tenant, account, client_ip, sasl_login, sender, "        \
-    "recipients, queue_id, instance, stage, action, reason, rule, counters, latency_us"
-
 static const char audit_insert_sql[] =
     "INSERT INTO audit (" AUDIT_COLUMNS ") "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
@@ -54,7 +50,7 @@ static bool audit_set(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
-static void audit_join(const struct audit_rec *rec, char sep, struct buf *out)
+void audit_join(const struct audit_rec *rec, char sep, struct buf *out)
 {
     for (size_t i = 0; i < rec->nrecipients; i++) {
         if (i > 0)
@@ -93,7 +89,7 @@ void audit_format(const struct audit_rec *rec, struct buf *kv)
     buf_free(&rcpts);
 }
 
-static void audit_log(const struct audit_rec *rec, const char *error)
+void audit_log(const struct audit_rec *rec, const char *error)
 {
     struct buf kv;
     buf_init(&kv);
@@ -114,7 +110,7 @@ static void audit_bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
-static void audit_bind(sqlite3_stmt *st, const struct audit_rec *r, const char *rcpts)
+void audit_bind(sqlite3_stmt *st, const struct audit_rec *r, const char *rcpts)
 {
     const char *text[] = { r->component, r->tenant, r->account, r->client_ip,
                            r->sasl_login, r->sender, rcpts, r->queue_id,

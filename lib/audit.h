@@ -45,6 +45,20 @@ struct audit_rec {
  * transaction of the same handle.  False with err set on failure. */
 bool audit_write(struct store *s, const struct audit_rec *rec, struct buf *err);
 
+/* --- for journal.c, which keeps records in the same columns ---------- */
+#define AUDIT_COLUMNS                                                              \
+    "time_us, component, tenant, account, client_ip, sasl_login, sender, "        \
+    "recipients, queue_id, instance, stage, action, reason, rule, counters, latency_us"
+struct sqlite3_stmt;
+/* Bind rec to parameters 1..16 of st, in AUDIT_COLUMNS order; rcpts is
+ * the recipients joined with '\n' (audit_join()); empty strings as NULL. */
+void audit_bind(struct sqlite3_stmt *st, const struct audit_rec *rec, const char *rcpts);
+/* Append the recipients to out, separated by sep. */
+void audit_join(const struct audit_rec *rec, char sep, struct buf *out);
+/* Write rec's log line (event=audit); with error != NULL at level error,
+ * "stored=no error=..." appended. */
+void audit_log(const struct audit_rec *rec, const char *error);
+
 /* Append rec's key=value pairs (as logged) to kv: time_us component tenant
  * account client_ip sasl_login sender recipients queue_id instance stage
  * action reason rule counters latency_us. */

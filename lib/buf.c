@@ -27,7 +27,7 @@ void buf_reset(struct buf *b)
     b->data[0] = '\0';
 }
 
-static void buf_reserve(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
     if (extra < b->cap - b->len)
         return;

@@ -15,6 +15,9 @@ void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);                 /* len = 0, keeps memory */
 void buf_add(struct buf *b, const void *p, size_t n);
+/* Room for extra more bytes (and the NUL) at data + len; a caller that
+ * writes there sets len and data[len] = 0 itself. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...)

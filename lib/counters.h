@@ -142,4 +142,52 @@ bool counters_reqs_valid(const struct counter_req *reqs, size_t n, struct buf *e
  * inside a committing check_add. */
 struct counters *counters_sqlite_open(struct store *s, struct clock clock);
 
+/* --- the memory backend (counters_mem.c) ------------------------------
+ * The counters of a daemon that journals its decisions (journal.h): the
+ * values live in a hash table owned by the daemon's deciding thread; the
+ * durable copy is the journal (each committed add is a delta of the
+ * decision's journal record) and, once ingested, the store's counters
+ * table.  At start-up the table is loaded from the store after the
+ * journal was ingested, so it equals what the store would say.
+ *
+ * check_add, get, list and reset behave as the SQLite backend's (same
+ * windows, same overflow rule, list ordered by unit then key); nothing
+ * can fail but a malformed request.  Windows that ended more than a day
+ * ago are dropped about once an hour, inside a committing check_add.
+ *
+ * Batches: between counters_mem_batch_begin() and _commit() or
+ * _rollback(), every committed add is remembered; _rollback() puts every
+ * value back as it was at _begin() (the journal transaction of the batch
+ * failed, so the adds must not count).  Outside a batch adds are final at
+ * once.  counters_mem_take_deltas() hands out the adds made since the
+ * last take, one per (req with add > 0) of each committing check_add, in
+ * order: the caller journals them with the decision that made them. */
+struct counter_delta {
+    char *key;                  /* owned by the delta list */
+    enum window_unit unit;
+    time_t window_start, window_end;
+    uint64_t add;
+};
+
+struct counter_deltas {
+    struct counter_delta *v;
+    size_t n, cap;
+};
+
+void counter_deltas_init(struct counter_deltas *d);
+void counter_deltas_clear(struct counter_deltas *d); /* n = 0, keys freed */
+void counter_deltas_free(struct counter_deltas *d);
+
+struct counters *counters_mem_open(struct clock clock);
+/* Replace the table's contents by the store's rows of windows that have
+ * not ended yet (counters_sqlite's table).  False with err set. */
+bool counters_mem_load(struct counters *c, struct store *s, struct buf *err);
+/* Move the adds made since the last take to out (appended). */
+void counters_mem_take_deltas(struct counters *c, struct counter_deltas *out);
+void counters_mem_batch_begin(struct counters *c);
+void counters_mem_batch_commit(struct counters *c);
+void counters_mem_batch_rollback(struct counters *c);
+/* Number of (key, unit, window) entries held (for logs and tests). */
+size_t counters_mem_size(const struct counters *c);
+
 #endif

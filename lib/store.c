@@ -52,6 +52,19 @@ static const char *const store_migrations[] = {
     " PRIMARY KEY (key, unit, window_start)) WITHOUT ROWID;"
     "CREATE INDEX counters_end ON counters(window_end);"
     "PRAGMA user_version = 1;",
+    /* 2: policyd's journal (journal.h): the id ingested through, and the
+     * counter resets posternctl asks the running daemon for */
+    "CREATE TABLE ingest_state (journal_id INTEGER NOT NULL);"
+    "INSERT INTO ingest_state (journal_id) VALUES (0);"
+    "CREATE TABLE reset_request ("
+    " id INTEGER PRIMARY KEY,"
+    " time_us INTEGER NOT NULL,"
+    " requested_by TEXT,"
+    " prefixes TEXT NOT NULL,"
+    " unit INTEGER NOT NULL,"
+    " done_jid INTEGER,"
+    " result TEXT);"
+    "PRAGMA user_version = 2;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

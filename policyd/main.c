@@ -17,9 +17,12 @@
  *      directory is not writable by others);
  *   6. drop privileges to `user` (initgroups, setgid, setuid; root only if
  *      `user` is root);
- *   7. open the store <state_dir>/policyd.sqlite AFTER the drop, so the
- *      database and its -wal/-shm files belong to `user` and a daemon that
- *      runs as `user` can always write what it created;
+ *   7. open the store <state_dir>/policyd.sqlite and the journal
+ *      <state_dir>/policyd-journal.sqlite AFTER the drop, so the databases
+ *      and their -wal/-shm files belong to `user` and a daemon that runs as
+ *      `user` can always write what it created; ingest what the journal
+ *      holds into the store (a crash leaves decisions there), then load the
+ *      counters of the current windows into memory;
  *   8. serve (server.c) until SIGTERM/SIGINT; then remove the pid file and
  *      the unix sockets and exit 0. */
 #include <errno.h>
@@ -44,6 +47,7 @@
 #include "conf.h"
 #include "counters.h"
 #include "diag.h"
+#include "journal.h"
 #include "log.h"
 #include "ptime.h"
 #include "rules.h"
@@ -350,6 +354,10 @@ static void release(struct policyd *d, char *pw_name, struct buf *err)
     server_free(d);
     counters_close(d->counters);
     d->counters = NULL;
+    journal_close(d->journal);
+    d->journal = NULL;
+    mem_free(d->journal_dir);
+    d->journal_dir = NULL;
     store_checkpointer_stop(d->checkpointer);
     d->checkpointer = NULL;
     store_close(d->store);
@@ -437,17 +445,37 @@ int main(int argc, char **argv)
      * not bounded by fsync latency; full: fsync at every batch commit. */
     /* Checkpoints of the WAL run in a thread of their own: done by the
      * serving thread they stalled every request of a batch for ~40 ms. */
-    d.store = store_open(path.data, (d.conf.policyd.sync == SYNC_FULL ? 0 : STORE_SYNC_NORMAL) | STORE_NO_AUTOCHECKPOINT,
-                         &err);
+    unsigned sflags = (d.conf.policyd.sync == SYNC_FULL ? 0 : STORE_SYNC_NORMAL) | STORE_NO_AUTOCHECKPOINT;
+    d.store = store_open(path.data, sflags, &err);
     if (d.store == NULL) {
         buf_free(&path);
         startup_fail(&d, "cannot open the store: %s", err.data);
     }
     d.checkpointer = store_checkpointer_start(path.data, 500, &err);
-    buf_free(&path);
-    if (d.checkpointer == NULL)
+    if (d.checkpointer == NULL) {
+        buf_free(&path);
         startup_fail(&d, "cannot start the store's checkpoints: %s", err.data);
-    d.counters = counters_sqlite_open(d.store, d.clock);
+    }
+    /* The journal: what a reply waits for (journal.h).  What it holds
+     * from an earlier run (a crash, kill -9) is ingested into the store
+     * first, then the counters are loaded from the store into memory. */
+    buf_reset(&path);
+    buf_printf(&path, "%s/" JOURNAL_DIR, d.conf.state_dir);
+    d.journal_dir = mem_strdup(path.data);
+    buf_free(&path);
+    int64_t ingested = 0;
+    size_t nrows = 0;
+    if (!journal_ingested(d.store, &ingested, &err))
+        startup_fail(&d, "cannot read the store: %s", err.data);
+    d.journal = journal_open(d.journal_dir, ingested, d.conf.policyd.sync == SYNC_FULL, &err);
+    if (d.journal == NULL)
+        startup_fail(&d, "cannot open the journal: %s", err.data);
+    if (!journal_ingest(d.store, d.journal_dir, 0, &d.ingest_cursor, &ingested, &nrows, &err))
+        startup_fail(&d, "cannot ingest the journal: %s", err.data);
+    d.ingested = ingested;
+    d.counters = counters_mem_open(d.clock);
+    if (!counters_mem_load(d.counters, d.store, &err))
+        startup_fail(&d, "cannot load the counters: %s", err.data);
     if (!server_setup(&d, &err))
         startup_fail(&d, "%s", err.data);
 
@@ -461,6 +489,9 @@ int main(int argc, char **argv)
     buf_kvf(&kv, "tenants", "%zu", d.rules->n_tenants);
     buf_kv(&kv, "rules", d.rules_dir);
     buf_kv(&kv, "store", store_path(d.store));
+    buf_kv(&kv, "journal", d.journal_dir);
+    buf_kvf(&kv, "journal_ingested", "%zu", nrows);
+    buf_kvf(&kv, "counters", "%zu", counters_mem_size(d.counters));
     buf_kv(&kv, "user", pw.pw_name);
     buf_kv(&kv, "on_error", d.on_error_action);
     log_event(LOG_LVL_INFO, "start", &kv);

@@ -41,8 +41,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -54,6 +58,7 @@
 #include "counters.h"
 #include "decide.h"
 #include "diag.h"
+#include "journal.h"
 #include "log.h"
 #include "rules.h"
 #include "rules_load.h"
@@ -109,6 +114,8 @@ struct policyd_pending {
 };
 
 static void batch_dispatch(struct policyd *d);
+static bool ingester_start(struct policyd *d, struct buf *err);
+static void ingester_stop(struct policyd *d);
 static bool conn_process(struct policyd_conn *c);
 static void conn_free(struct policyd_conn *c);
 static void conn_close_when_flushed(struct policyd_conn *c);
@@ -520,14 +527,14 @@ static void audit_on_error_rec(struct policyd *d, struct policyd_pending *p, con
     rec->latency_us = clock_mono_us() - p->t0_us;
 }
 
-/* Inside a batch that still works: stored with the batch (the log line is
- * written even when the store cannot take the record). */
+/* Inside a batch that still works: journaled with the batch (the log
+ * line is written even when the journal cannot take the record). */
 static void audit_on_error(struct policyd *d, struct policyd_pending *p, struct buf *err)
 {
     struct audit_rec rec;
     const char *rcpt = NULL;
     audit_on_error_rec(d, p, &rcpt, &rec);
-    audit_write(d->store, &rec, err);
+    journal_add(d->journal, &rec, NULL, 0, NULL, err);
 }
 
 /* After a failed batch the store is not tried again for every request
@@ -555,49 +562,107 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
     batch_dispatch(arg);
 }
 
-/* The store thread's part of a batch: decide, audit, commit.  Touches the
- * pending requests, their connections' decide_conn, d->store, d->counters
- * and the statistics it owns, nothing of the loop. */
-static void batch_store(struct policyd *d, struct policyd_pending *list)
+/* A counter reset posternctl asked for (journal.h): applied to the
+ * memory counters and journaled with its audit record, which lists the
+ * rows reset.  False with err set. */
+static bool reset_row_cb(const struct counter_row *row, void *arg)
+{
+    buf_printf(arg, "%s %s %lld %lld %llu\n", row->key, window_unit_name(row->unit), (long long)row->window_start,
+               (long long)row->window_end, (unsigned long long)row->value);
+    return true;
+}
+
+static bool reset_apply(struct policyd *d, const struct journal_reset_req *r, struct buf *err)
+{
+    struct buf rows, reason, what;
+    buf_init(&rows);
+    buf_init(&reason);
+    buf_init(&what);
+    size_t count = 0;
+    bool ok = counters_reset(d->counters, (const char *const *)r->prefixes, r->nprefixes, r->unit, reset_row_cb,
+                             &rows, &count, err);
+    if (ok) {
+        for (size_t i = 0; i < r->nprefixes; i++)
+            buf_printf(&what, "%s%s", i ? " " : "", r->prefixes[i]);
+        buf_printf(&reason, "counters reset by %s: %s, %s: %zu counter%s", r->by, what.data,
+                   r->unit == COUNTERS_CURRENT_WINDOWS ? "current windows"
+                                                       : window_unit_name((enum window_unit)r->unit),
+                   count, count == 1 ? "" : "s");
+        struct audit_rec rec = {
+            .component = "ctl",
+            .stage = "counters",
+            .action = "reset",
+            .reason = reason.data,
+            .rule = "counters.reset",
+            .counters = rows.data,
+        };
+        struct journal_reset jr = { (const char *const *)r->prefixes, r->nprefixes, r->unit, r->id };
+        ok = journal_add(d->journal, &rec, NULL, 0, &jr, err) > 0;
+    }
+    buf_free(&rows);
+    buf_free(&reason);
+    buf_free(&what);
+    return ok;
+}
+
+/* The store thread's part of a batch (list may be NULL when only counter
+ * resets are to be done): decide on the memory counters, journal each
+ * decision with its counter deltas, commit the journal once.  A failed
+ * batch puts the counters back as they were and turns every reply into
+ * the on_error answer.  Touches the pending requests, their connections'
+ * decide_conn, d->journal, d->counters and the statistics it owns,
+ * nothing of the loop. */
+static void batch_store(struct policyd *d, struct policyd_pending *list, struct journal_reset_req *resets,
+                        size_t nresets)
 {
     struct buf err, batch_err;
+    struct counter_deltas deltas;
     buf_init(&err);
     buf_init(&batch_err);
+    counter_deltas_init(&deltas);
 
-    bool ok = store_batch_begin(d->store, &err);
-    if (!ok)
-        buf_puts(&batch_err, err.data);
+    counters_mem_batch_begin(d->counters);
+    bool ok = true;
+    for (size_t i = 0; ok && i < nresets; i++)
+        if (!reset_apply(d, &resets[i], &err)) {
+            ok = false;
+            buf_printf(&batch_err, "counter reset: %s", err.data);
+        }
     for (struct policyd_pending *p = list; ok && p != NULL; p = p->next) {
         if (p->conn == NULL)
             continue;
         struct decide_env env = { .rules = p->rules, .counters = d->counters, .clock = &d->clock };
         decide(&env, &p->conn->dc, &p->req, &p->dec);
         d->n_requests++;
+        counter_deltas_clear(&deltas);
+        counters_mem_take_deltas(d->counters, &deltas);
         if (p->dec.store_error) {
             pending_fail(p, NULL);
+            audit_on_error(d, p, &err);
         } else {
             struct audit_rec rec;
             const char *rcpt = NULL;
             decide_audit(&p->req, &p->dec, &rcpt, &rec);
             rec.latency_us = clock_mono_us() - p->t0_us;
-            if (!audit_write(d->store, &rec, &err))
-                pending_fail(p, err.data);
-        }
-        if (!store_in_batch(d->store)) {
-            /* SQLite ended the whole transaction (I/O error, disk full) */
-            ok = false;
-            buf_printf(&batch_err, "%s: the batch transaction was aborted", store_path(d->store));
-        } else if (p->failed) {
-            audit_on_error(d, p, &err);
+            if (journal_add(d->journal, &rec, deltas.v, deltas.n, NULL, &err) == 0) {
+                ok = false;
+                buf_puts(&batch_err, err.data);
+            }
         }
     }
-    if (ok && !store_batch_commit(d->store, &err)) {
+    if (ok && !journal_commit(d->journal, &err)) {
         ok = false;
         buf_puts(&batch_err, err.data);
     }
-    if (!ok) {
+    if (ok) {
+        counters_mem_batch_commit(d->counters);
+        int64_t ingested = atomic_load(&d->ingested);
+        if (!journal_trim(d->journal, ingested, &err))
+            log_msg(LOG_LVL_WARN, "journal_trim", "error=\"%s\"", err.data); /* tried again later */
+    } else {
         /* nothing of the batch was kept: every reply is on_error */
-        store_batch_rollback(d->store);
+        journal_rollback(d->journal);
+        counters_mem_batch_rollback(d->counters);
         d->n_store_errors++;
         struct buf kv;
         buf_init(&kv);
@@ -613,6 +678,7 @@ static void batch_store(struct policyd *d, struct policyd_pending *list)
             audit_on_error_log(d, p, batch_err.data);
         }
     }
+    counter_deltas_free(&deltas);
     buf_free(&err);
     buf_free(&batch_err);
 }
@@ -684,15 +750,24 @@ static void *worker_main(void *arg)
     struct policyd *d = arg;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (d->work == NULL && !d->worker_quit)
+        while (d->work == NULL && d->n_resets == 0 && !d->worker_quit)
             pthread_cond_wait(&d->cv, &d->mu);
-        if (d->work == NULL)
+        if (d->work == NULL && d->n_resets == 0)
             break; /* quit, and nothing left to do */
         struct policyd_pending *list = d->work;
+        struct journal_reset_req *resets = d->resets;
+        size_t nresets = d->n_resets;
         d->work = NULL;
+        d->resets = NULL;
+        d->n_resets = d->cap_resets = 0;
         pthread_mutex_unlock(&d->mu);
-        batch_store(d, list);
+        batch_store(d, list, resets, nresets);
+        for (size_t i = 0; i < nresets; i++)
+            journal_reset_req_free(&resets[i]);
+        mem_free(resets);
         pthread_mutex_lock(&d->mu);
+        if (list == NULL)
+            continue; /* resets only: nothing to answer */
         d->done = list;
         pthread_cond_broadcast(&d->cv);
         uint64_t one = 1;
@@ -767,7 +842,126 @@ static bool worker_start(struct policyd *d, struct buf *err)
         return false;
     }
     d->worker_started = true;
+    return ingester_start(d, err);
+}
+
+/* --- the ingest thread: journal -> store ---------------------------------- */
+
+static void ingest_once(struct policyd *d, bool *more)
+{
+    struct buf err;
+    buf_init(&err);
+    int64_t ingested = 0;
+    size_t n = 0;
+    *more = false;
+    if (journal_ingest(d->store, d->journal_dir, POLICYD_INGEST_MAX_ROWS, &d->ingest_cursor, &ingested, &n, &err)) {
+        atomic_store(&d->ingested, ingested);
+        d->n_ingested += n;
+        *more = n >= POLICYD_INGEST_MAX_ROWS;
+        if (d->ingest_error[0] != '\0') {
+            log_msg(LOG_LVL_NOTICE, "ingest", "status=ok note=\"the store takes the journal again\"");
+            d->ingest_error[0] = '\0';
+        }
+    } else if (strcmp(err.data, d->ingest_error) != 0) {
+        /* the decisions are safe in the journal: logged once per error,
+         * tried again at the next round */
+        log_msg(LOG_LVL_ERR, "ingest_error", "error=\"%s\" note=\"decisions stay in the journal\"", err.data);
+        snprintf(d->ingest_error, sizeof d->ingest_error, "%s", err.data);
+    }
+    buf_free(&err);
+}
+
+/* Hand the counter resets posternctl queued to the store thread. */
+static void reset_take(const struct journal_reset_req *r, void *arg)
+{
+    struct policyd *d = arg;
+    pthread_mutex_lock(&d->mu);
+    if (d->n_resets == d->cap_resets) {
+        d->cap_resets = d->cap_resets ? d->cap_resets * 2 : 4;
+        d->resets = mem_grow(d->resets, d->cap_resets, sizeof *d->resets);
+    }
+    struct journal_reset_req *q = &d->resets[d->n_resets++];
+    *q = *r;
+    q->by = mem_strdup(r->by);
+    q->prefixes = mem_alloc((r->nprefixes ? r->nprefixes : 1) * sizeof *q->prefixes);
+    for (size_t i = 0; i < r->nprefixes; i++)
+        q->prefixes[i] = mem_strdup(r->prefixes[i]);
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    d->resets_handed = r->id;
+    log_msg(LOG_LVL_INFO, "counters_reset", "request=%lld by=\"%s\" status=accepted", (long long)r->id, r->by);
+}
+
+static void resets_poll(struct policyd *d)
+{
+    struct buf err;
+    buf_init(&err);
+    if (!journal_reset_pending(d->store, d->resets_handed, reset_take, d, &err) &&
+        strcmp(err.data, d->ingest_error) != 0) {
+        log_msg(LOG_LVL_ERR, "ingest_error", "error=\"%s\"", err.data);
+        snprintf(d->ingest_error, sizeof d->ingest_error, "%s", err.data);
+    }
+    buf_free(&err);
+}
+
+static void *ingester_main(void *arg)
+{
+    struct policyd *d = arg;
+    /* behind the serving threads when the cores are busy: the journal
+     * absorbs the backlog */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    pthread_mutex_lock(&d->ingest_mu);
+    while (!d->ingester_quit) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)POLICYD_INGEST_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->ingest_cv, &d->ingest_mu, &until);
+        pthread_mutex_unlock(&d->ingest_mu);
+        bool more = true;
+        while (more)
+            ingest_once(d, &more);
+        resets_poll(d);
+        pthread_mutex_lock(&d->ingest_mu);
+    }
+    pthread_mutex_unlock(&d->ingest_mu);
+    return NULL;
+}
+
+static bool ingester_start(struct policyd *d, struct buf *err)
+{
+    pthread_mutex_init(&d->ingest_mu, NULL);
+    pthread_cond_init(&d->ingest_cv, NULL);
+    int rc = pthread_create(&d->ingester, NULL, ingester_main, d);
+    if (rc != 0) {
+        pthread_mutex_destroy(&d->ingest_mu);
+        pthread_cond_destroy(&d->ingest_cv);
+        buf_printf(err, "cannot start the ingest thread: %s", strerror(rc));
+        return false;
+    }
+    d->ingester_started = true;
     return true;
+}
+
+/* End the ingest thread after a last ingestion of everything journaled. */
+static void ingester_stop(struct policyd *d)
+{
+    if (!d->ingester_started)
+        return;
+    pthread_mutex_lock(&d->ingest_mu);
+    d->ingester_quit = true;
+    pthread_cond_broadcast(&d->ingest_cv);
+    pthread_mutex_unlock(&d->ingest_mu);
+    pthread_join(d->ingester, NULL);
+    pthread_mutex_destroy(&d->ingest_mu);
+    pthread_cond_destroy(&d->ingest_cv);
+    d->ingester_started = false;
+    bool more = true;
+    while (more)
+        ingest_once(d, &more);
 }
 
 /* Answer everything left, then end the store thread. */
@@ -781,9 +975,18 @@ static void worker_stop(struct policyd *d)
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
     pthread_join(d->worker, NULL);
+    d->worker_started = false;
+    /* after the store thread's last commit: the last ingestion takes all */
+    ingester_stop(d);
+    /* resets handed over too late stay queued in the store (not done):
+     * the next start hands them over again */
+    for (size_t i = 0; i < d->n_resets; i++)
+        journal_reset_req_free(&d->resets[i]);
+    mem_free(d->resets);
+    d->resets = NULL;
+    d->n_resets = d->cap_resets = 0;
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
-    d->worker_started = false;
 }
 
 /* --- listeners ------------------------------------------------------------ */
@@ -1095,9 +1298,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct policyd *d = arg;
     (void)what;
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
         server_reload(d);
-    else
+    } else
         server_stop(d, sig == SIGTERM ? "TERM" : "INT");
 }
 

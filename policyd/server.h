@@ -12,11 +12,11 @@
  *
  * Every piece of mutable state of the daemon is in struct policyd; the
  * only process-wide settings outside it are the logger's (log.h) and the
- * time zone (tz_select()).  Two threads share it: the loop thread owns the
- * connections, the queue and the rules references; the store thread (from
- * server_setup() to server_free()) alone uses d->store and d->counters
- * while server_loop() runs, and the decide_conn of the connections whose
- * requests it holds. */
+ * time zone (tz_select()).  Three threads share it: the loop thread owns
+ * the connections, the queue and the rules references; the store thread
+ * (from server_setup() to server_loop()'s end) alone uses d->journal and
+ * d->counters, and the decide_conn of the connections whose requests it
+ * holds; the ingest thread alone uses d->store. */
 #ifndef POSTERN_POLICYD_SERVER_H
 #define POSTERN_POLICYD_SERVER_H
 #include <stdbool.h>
@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "journal.h"
 #include "ptime.h"
 #include "request.h"
 
@@ -47,6 +48,8 @@ struct policyd_pending;
 #define POLICYD_MAX_OUTPUT (1u << 20) /* unsent replies of one connection before it is read again */
 #define POLICYD_BATCH_MAX_CALLBACKS 1024 /* read/accept callbacks before a batch is forced */
 #define POLICYD_STOP_GRACE_MS 10000  /* SIGTERM: time given to flush the last replies */
+#define POLICYD_INGEST_MS 200        /* journal -> store, at least this often */
+#define POLICYD_INGEST_MAX_ROWS 20000 /* rows per ingest transaction */
 
 struct policyd {
     /* settings, fixed at start-up */
@@ -59,9 +62,12 @@ struct policyd {
 
     /* shared resources */
     struct rules *rules;           /* current snapshot; each request holds its own reference */
-    struct store *store;
+    struct store *store;           /* audit trail and counters: the ingest thread's */
     struct store_checkpointer *checkpointer; /* WAL checkpoints off the serving thread */
-    struct counters *counters;
+    struct journal *journal;       /* what a reply waits for: the store thread's */
+    char *journal_dir;
+    struct journal_cursor ingest_cursor; /* the ingest thread's */
+    struct counters *counters;     /* in memory (counters_mem): the store thread's */
 
     /* the loop */
     struct event_base *base;
@@ -93,6 +99,19 @@ struct policyd {
     bool worker_quit;
     int done_fd;                   /* eventfd: the store thread finished a batch */
     struct event *done_ev;
+    struct journal_reset_req *resets; /* (under mu) counter resets for the store thread */
+    size_t n_resets, cap_resets;
+    int64_t resets_handed;         /* ingest thread: the last request id handed over */
+
+    /* the ingest thread: journal -> store every POLICYD_INGEST_MS */
+    pthread_t ingester;
+    bool ingester_started;
+    bool ingester_quit;            /* under ingest_mu */
+    pthread_mutex_t ingest_mu;
+    pthread_cond_t ingest_cv;
+    _Atomic int64_t ingested;      /* journal id the store holds through */
+    int64_t trimmed;               /* store thread: journal rows below this were deleted */
+    char ingest_error[512];        /* ingest thread: the last error logged ("" after success) */
 
     bool stopping;
 
@@ -104,6 +123,7 @@ struct policyd {
     uint64_t refused;              /* connections refused over max_connections, not yet logged */
     int64_t refused_logged_us;     /* when the last connection_limit line was written */
     uint64_t n_requests, n_store_errors; /* written by the store thread */
+    uint64_t n_ingested;                 /* written by the ingest thread */
     uint64_t n_batches;
 };
 
