@@ -107,6 +107,7 @@ static void jr_encode(struct buf *b, int64_t id, const struct audit_rec *r, cons
         jr_put_u32(b, (uint32_t)reset->unit);
         jr_put_u64(b, (uint64_t)reset->req_id);
         jr_put_str(b, prefixes.data);
+        jr_put_str(b, reset->result);
         buf_free(&prefixes);
     }
     jr_put_u32(b, (uint32_t)n);
@@ -193,6 +194,7 @@ struct jr_record {
     int reset_unit;
     int64_t reset_req_id;
     struct jr_str reset_prefixes;
+    struct jr_str reset_result;
     struct jr_delta *deltas;    /* owned: freed by jr_record_free() */
     size_t ndeltas;
 };
@@ -217,6 +219,7 @@ static bool jr_decode(const unsigned char *payload, size_t len, struct jr_record
         rec->reset_unit = (int)(int32_t)jr_u32(&r);
         rec->reset_req_id = (int64_t)jr_u64(&r);
         rec->reset_prefixes = jr_str(&r);
+        rec->reset_result = jr_str(&r);
     } else if (rec->kind != JR_DECISION) {
         return false;
     }
@@ -696,7 +699,7 @@ static bool jr_apply_reset(struct store *s, const struct jr_record *rec, struct 
             return false;
         sqlite3_bind_int64(st, 1, rec->reset_req_id);
         sqlite3_bind_int64(st, 2, rec->id);
-        struct jr_str result = rec->text[13]; /* the audit record's counters: the rows reset */
+        struct jr_str result = rec->reset_result;
         if (result.s != NULL)
             sqlite3_bind_text(st, 3, result.s, (int)result.n, SQLITE_STATIC);
         else
@@ -888,26 +891,31 @@ void journal_reset_req_free(struct journal_reset_req *r)
         mem_free(r->prefixes[i]);
     mem_free(r->prefixes);
     mem_free(r->by);
+    mem_free(r->tenant);
+    mem_free(r->account);
+    mem_free(r->what);
     memset(r, 0, sizeof *r);
 }
 
-bool journal_reset_request(struct store *s, const char *const *prefixes, size_t n, int unit, const char *by,
-                           int64_t *req_id, struct buf *err)
+bool journal_reset_request(struct store *s, const struct journal_reset_req *r, int64_t *req_id, struct buf *err)
 {
     sqlite3_stmt *st = store_stmt(s,
-                                  "INSERT INTO reset_request (time_us, requested_by, prefixes, unit) "
-                                  "VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                                  "INSERT INTO reset_request (time_us, requested_by, tenant, account, what, prefixes, unit) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                                   err);
     if (st == NULL)
         return false;
     struct buf joined;
     buf_init(&joined);
-    jr_join(prefixes, n, &joined);
+    jr_join((const char *const *)r->prefixes, r->nprefixes, &joined);
     struct clock sys = clock_system();
     sqlite3_bind_int64(st, 1, clock_now_us(&sys));
-    sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, joined.data, (int)joined.len, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, unit);
+    sqlite3_bind_text(st, 2, r->by != NULL ? r->by : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->tenant != NULL ? r->tenant : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->account != NULL ? r->account : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->what != NULL ? r->what : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, joined.data, (int)joined.len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, r->unit);
     bool ok = store_step(s, st, "queueing a counter reset", err) == STORE_ROW;
     if (ok)
         *req_id = sqlite3_column_int64(st, 0);
@@ -942,7 +950,8 @@ static void jr_split(const char *text, char ***out, size_t *n)
 bool journal_reset_pending(struct store *s, int64_t after, journal_reset_cb cb, void *arg, struct buf *err)
 {
     sqlite3_stmt *st = store_stmt(s,
-                                  "SELECT id, time_us, requested_by, prefixes, unit FROM reset_request "
+                                  "SELECT id, time_us, requested_by, prefixes, unit, tenant, account, what "
+                                  "FROM reset_request "
                                   "WHERE done_jid IS NULL AND id > ?1 ORDER BY id",
                                   err);
     if (st == NULL)
@@ -964,6 +973,12 @@ bool journal_reset_pending(struct store *s, int64_t after, journal_reset_cb cb, 
         q->by = mem_strdup(by != NULL ? by : "");
         jr_split((const char *)sqlite3_column_text(st, 3), &q->prefixes, &q->nprefixes);
         q->unit = sqlite3_column_int(st, 4);
+        const char *t = (const char *)sqlite3_column_text(st, 5);
+        const char *a = (const char *)sqlite3_column_text(st, 6);
+        const char *w = (const char *)sqlite3_column_text(st, 7);
+        q->tenant = mem_strdup(t != NULL ? t : "");
+        q->account = mem_strdup(a != NULL ? a : "");
+        q->what = mem_strdup(w != NULL ? w : "");
     }
     store_stmt_done(st);
     for (size_t i = 0; i < n; i++) {

@@ -66,6 +66,7 @@ struct journal_reset {
     size_t n;
     int unit;
     int64_t req_id;
+    const char *result;         /* for the request: "key unit window_start window_end value\n" per row */
 };
 
 /* Add one record to the batch being built (records are kept in memory
@@ -122,16 +123,18 @@ bool journal_pending(struct store *s, const char *dir, size_t *n, struct buf *er
 struct journal_reset_req {
     int64_t id;
     int64_t time_us;
-    char *by;                   /* who asked ("posternctl uid=0") */
+    char *by;                   /* who asked ("uid 0 (root)") */
+    char *tenant, *account;     /* for the audit record ("" when none) */
+    char *what;                 /* what is reset, in words ("account bob@corp.example of tenant corp") */
     char **prefixes;
     size_t nprefixes;
     int unit;
 };
 void journal_reset_req_free(struct journal_reset_req *r);
 
-/* posternctl: queue a request; *req_id its id. */
-bool journal_reset_request(struct store *s, const char *const *prefixes, size_t n, int unit, const char *by,
-                           int64_t *req_id, struct buf *err);
+/* posternctl: queue a request (r->id and r->time_us are ignored);
+ * *req_id its id. */
+bool journal_reset_request(struct store *s, const struct journal_reset_req *r, int64_t *req_id, struct buf *err);
 /* The daemon: the requests not done with id > after, oldest first, to cb
  * (the request is freed after cb returns). */
 typedef void (*journal_reset_cb)(const struct journal_reset_req *r, void *arg);

@@ -60,6 +60,7 @@ static const char *const store_migrations[] = {
     " id INTEGER PRIMARY KEY,"
     " time_us INTEGER NOT NULL,"
     " requested_by TEXT,"
+    " tenant TEXT, account TEXT, what TEXT,"
     " prefixes TEXT NOT NULL,"
     " unit INTEGER NOT NULL,"
     " done_jid INTEGER,"

@@ -563,45 +563,64 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A counter reset posternctl asked for (journal.h): applied to the
- * memory counters and journaled with its audit record, which lists the
- * rows reset.  False with err set. */
+ * memory counters and journaled with the same audit record posternctl
+ * writes when it resets the store itself.  False with err set. */
+struct reset_rows {
+    struct buf result;   /* "key unit window_start window_end value\n" per row */
+    struct buf desc;     /* the audit record's counters field */
+    bool every_window;
+};
+
 static bool reset_row_cb(const struct counter_row *row, void *arg)
 {
-    buf_printf(arg, "%s %s %lld %lld %llu\n", row->key, window_unit_name(row->unit), (long long)row->window_start,
-               (long long)row->window_end, (unsigned long long)row->value);
+    struct reset_rows *x = arg;
+    buf_printf(&x->result, "%s %s %lld %lld %llu\n", row->key, window_unit_name(row->unit),
+               (long long)row->window_start, (long long)row->window_end, (unsigned long long)row->value);
+    if (x->desc.len > 0)
+        buf_putc(&x->desc, ' ');
+    buf_printf(&x->desc, "%s/%s", row->key, window_unit_name(row->unit));
+    if (x->every_window) {
+        char start[40];
+        time_format(row->window_start, start, sizeof start);
+        buf_printf(&x->desc, "@%s", start);
+    }
+    buf_printf(&x->desc, "=%llu", (unsigned long long)row->value);
     return true;
 }
 
 static bool reset_apply(struct policyd *d, const struct journal_reset_req *r, struct buf *err)
 {
-    struct buf rows, reason, what;
-    buf_init(&rows);
+    struct reset_rows x = { .every_window = r->unit != COUNTERS_CURRENT_WINDOWS };
+    struct buf reason;
+    buf_init(&x.result);
+    buf_init(&x.desc);
     buf_init(&reason);
-    buf_init(&what);
     size_t count = 0;
     bool ok = counters_reset(d->counters, (const char *const *)r->prefixes, r->nprefixes, r->unit, reset_row_cb,
-                             &rows, &count, err);
+                             &x, &count, err);
     if (ok) {
-        for (size_t i = 0; i < r->nprefixes; i++)
-            buf_printf(&what, "%s%s", i ? " " : "", r->prefixes[i]);
-        buf_printf(&reason, "counters reset by %s: %s, %s: %zu counter%s", r->by, what.data,
-                   r->unit == COUNTERS_CURRENT_WINDOWS ? "current windows"
-                                                       : window_unit_name((enum window_unit)r->unit),
-                   count, count == 1 ? "" : "s");
+        if (r->unit == COUNTERS_CURRENT_WINDOWS)
+            buf_printf(&reason, "counters of %s reset by %s: current windows, %zu counter%s", r->what, r->by, count,
+                       count == 1 ? "" : "s");
+        else
+            buf_printf(&reason, "counters of %s reset by %s: every %s window, %zu counter%s", r->what, r->by,
+                       window_unit_name((enum window_unit)r->unit), count, count == 1 ? "" : "s");
         struct audit_rec rec = {
             .component = "ctl",
-            .stage = "counters",
-            .action = "reset",
+            .tenant = r->tenant,
+            .account = r->account,
+            .stage = "admin",
+            .action = "counters reset",
             .reason = reason.data,
-            .rule = "counters.reset",
-            .counters = rows.data,
+            .rule = "ctl.counters_reset",
+            .counters = x.desc.data,
         };
-        struct journal_reset jr = { (const char *const *)r->prefixes, r->nprefixes, r->unit, r->id };
+        struct journal_reset jr = { (const char *const *)r->prefixes, r->nprefixes, r->unit, r->id, x.result.data };
         ok = journal_add(d->journal, &rec, NULL, 0, &jr, err) > 0;
     }
-    buf_free(&rows);
+    buf_free(&x.result);
+    buf_free(&x.desc);
     buf_free(&reason);
-    buf_free(&what);
     return ok;
 }
 
@@ -883,6 +902,9 @@ static void reset_take(const struct journal_reset_req *r, void *arg)
     struct journal_reset_req *q = &d->resets[d->n_resets++];
     *q = *r;
     q->by = mem_strdup(r->by);
+    q->tenant = mem_strdup(r->tenant);
+    q->account = mem_strdup(r->account);
+    q->what = mem_strdup(r->what);
     q->prefixes = mem_alloc((r->nprefixes ? r->nprefixes : 1) * sizeof *q->prefixes);
     for (size_t i = 0; i < r->nprefixes; i++)
         q->prefixes[i] = mem_strdup(r->prefixes[i]);
