@@ -1,8 +1,9 @@
 /* ctl.h: what the commands of posternctl share: the invocation (config
  * and rules paths, the loaded config), loading the rules, opening
- * policyd's state file, time arguments, and the two output forms (a text
- * field on a human line, a JSON string).  posternctl.c holds the command
- * table; ctl_usage.c the counter commands; ctl_audit.c the audit search. */
+ * policyd's state file and ingesting the daemon's journal into it, time
+ * arguments, and the two output forms (a text field on a human line, a
+ * JSON string).  posternctl.c holds the command table and "ingest";
+ * ctl_usage.c the counter commands; ctl_audit.c the audit search. */
 #ifndef POSTERN_CTL_H
 #define POSTERN_CTL_H
 #include <stdbool.h>
@@ -41,6 +42,21 @@ bool ctl_common_option(struct ctl *c, int ch, const char *arg);
  * write.  NULL after printing the reason: a missing file is "no policyd
  * state at PATH (has postern-policyd run?)". */
 struct store *ctl_store_open(const struct ctl *c, bool write);
+/* Can this user write the state file (and its -wal/-shm files, or create
+ * them)?  SQLite opens a file it cannot write read-only without a word. */
+bool ctl_store_writable(const struct ctl *c);
+/* Ingest the journal (<state_dir>/journal, journal.h) into s: everything
+ * the daemon decided is in the store after it.  *n records moved,
+ * *through the id the store holds the journal through (either may be
+ * NULL).  A missing journal has nothing to ingest.  False after printing
+ * the cause (nothing changed). */
+bool ctl_journal_ingest(const struct ctl *c, struct store *s, size_t *n, int64_t *through);
+/* For the commands that read the state (usage, audit): open it
+ * read-write and ingest the journal, so that they never show less than
+ * the daemon decided; when it cannot be written here, read-only with a
+ * warning on stderr of how many journaled records it lacks.  NULL after
+ * printing the reason (a failed ingestion included). */
+struct store *ctl_store_open_ingested(const struct ctl *c);
 
 /* A time argument: "now", a duration back from now_us ("2h", "30m",
  * "1d12h"), or ISO 8601 "YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM]" (' '

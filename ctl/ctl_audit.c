@@ -1,6 +1,8 @@
 /* ctl_audit.c: posternctl audit: search the audit trail of policyd's
  * state file (newest first) by sender, recipient, tenant, account, queue
- * ID and time, and print one line per record, or every field as JSON. */
+ * ID and time, and print one line per record, or every field as JSON.
+ * The daemon's journal is ingested first (ctl_store_open_ingested), so
+ * that every decision it made is there. */
 #include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -192,7 +194,7 @@ int ctl_audit_search(struct ctl *c, int argc, char **argv)
     f.limit = (size_t)limit;
     char *account = f.account != NULL ? audit_lower(f.account) : NULL;  /* stored lowercase */
     f.account = account;
-    struct store *s = ctl_store_open(c, false);
+    struct store *s = ctl_store_open_ingested(c);
     if (s == NULL) {
         mem_free(account);
         return 1;

@@ -501,7 +501,7 @@ int ctl_usage_show(struct ctl *c, int argc, char **argv)
         rules_unref(r);
         return 1;
     }
-    struct store *s = ctl_store_open(c, false);
+    struct store *s = ctl_store_open_ingested(c);
     if (s == NULL) {
         rules_unref(r);
         return 1;
@@ -741,95 +741,138 @@ static bool reset_run(struct store *s, struct counters *cn, const struct reset_t
     return store_batch_commit(s, err);
 }
 
-int ctl_counters_reset(struct ctl *c, int argc, char **argv)
+/* --- counters reset: through the daemon, or in the store ---------------------- */
+
+#define RESET_POLL_US 50000     /* how often the request's status is read */
+#define RESET_TIMEOUT_S 10      /* default of --timeout */
+
+/* Is postern-policyd running?  While it runs it holds an exclusive flock
+ * on its pid file (policyd/main.c, pidfile_take): when a shared one
+ * cannot be had it is there; a missing pid file or a lock had means it
+ * is not.  False after printing why it cannot tell. */
+static bool reset_daemon_running(const struct ctl *c, bool *running)
 {
-    static const struct option opts[] = {
-        { "window", required_argument, NULL, 'w' },
-        { "yes", no_argument, NULL, 'y' },
-        { "json", no_argument, NULL, 'j' },
-        { "at", required_argument, NULL, 'a' },
-        { "config", required_argument, NULL, 'c' },
-        { "rules", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const char *path = c->conf.policyd.pid_file;
+    *running = false;
+    if (path == NULL || path[0] == '\0')
+        return true;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 && errno == ENOENT)
+        return true;
+    if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        close(fd);   /* and the lock with it */
+        return true;
+    }
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (fd >= 0 && e == EWOULDBLOCK) {
+        *running = true;
+        return true;
+    }
+    fprintf(stderr, "posternctl: pid file %s: %s: cannot tell whether postern-policyd is running\n", path,
+            strerror(e));
+    return false;
+}
+
+/* One row of the daemon's result, "KEY UNIT WINDOW_START WINDOW_END
+ * VALUE" (line is cut up; a key may hold blanks: the four other fields
+ * are taken from the end). */
+static bool reset_row_parse(char *line, struct uset *rows)
+{
+    char *f[4], *end[3];
+    enum window_unit unit;
+    for (int i = 3; i >= 0; i--) {
+        char *sp = strrchr(line, ' ');
+        if (sp == NULL)
+            return false;
+        *sp = '\0';
+        f[i] = sp + 1;
+    }
+    errno = 0;
+    long long start = strtoll(f[1], &end[0], 10), stop = strtoll(f[2], &end[1], 10);
+    unsigned long long value = strtoull(f[3], &end[2], 10);
+    for (int i = 0; i < 3; i++)
+        if (end[i] == f[i + 1] || *end[i] != '\0')
+            return false;
+    if (errno != 0 || line[0] == '\0' || !window_unit_parse(f[0], strlen(f[0]), &unit))
+        return false;
+    struct counter_row row = { line, unit, (uint64_t)value, (time_t)start, (time_t)stop };
+    return uset_add(&row, rows);
+}
+
+/* The result of a request the daemon did: one row per line. */
+static bool reset_rows_parse(const char *text, struct uset *rows)
+{
+    char *copy = mem_strdup(text), *save = NULL;
+    bool ok = true;
+    for (char *line = strtok_r(copy, "\n", &save); ok && line != NULL; line = strtok_r(NULL, "\n", &save))
+        ok = reset_row_parse(line, rows);
+    mem_free(copy);
+    uset_sort(rows);
+    return ok;
+}
+
+static void reset_sleep_us(int64_t us)
+{
+    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Wait until request id is done (*done) or the deadline, reading its
+ * status every RESET_POLL_US; result = its rows. */
+static bool reset_wait(struct store *s, int64_t id, uint64_t timeout_s, bool *done, struct buf *result,
+                       struct buf *err)
+{
+    int64_t deadline = clock_mono_us() + (int64_t)timeout_s * 1000000;
+    for (;;) {
+        if (!journal_reset_status(s, id, done, result, err))
+            return false;
+        int64_t left = deadline - clock_mono_us();
+        if (*done || left <= 0)
+            return true;
+        reset_sleep_us(left < RESET_POLL_US ? left : RESET_POLL_US);
+    }
+}
+
+/* postern-policyd is running and owns the counters: queue the reset for
+ * it (journal.h) and wait for it to be done; rows = what it reset.
+ * False after printing. */
+static bool reset_via_daemon(struct store *s, const struct reset_target *rt, int unit, const char *who,
+                             uint64_t timeout_s, struct uset *rows)
+{
+    char *prefixes[2] = { rt->prefix[0].data, rt->prefix[1].data };
+    struct journal_reset_req req = {
+        .by = (char *)who,
+        .tenant = (char *)rt->t->name,
+        .account = (char *)rt->account,
+        .what = rt->what.data,
+        .prefixes = prefixes,
+        .nprefixes = rt->nprefix,
+        .unit = unit,
     };
-    bool json = false, yes = false;
-    const char *at_arg = NULL;
-    int unit = COUNTERS_CURRENT_WINDOWS, ch;
-    enum window_unit wu;
-    while ((ch = getopt_long(argc, argv, "c:r:yh", opts, NULL)) != -1) {
-        if (ch == 'j') {
-            json = true;
-        } else if (ch == 'y') {
-            yes = true;
-        } else if (ch == 'a') {
-            at_arg = optarg;
-        } else if (ch == 'w') {
-            if (!window_unit_parse(optarg, strlen(optarg), &wu)) {
-                fprintf(stderr, "posternctl: --window: expected minute, hour, day, week or month, "
-                                "found \"%s\"\n", optarg);
-                return 2;
-            }
-            unit = (int)wu;
-        } else if (ch == 'h') {
-            printf("usage: posternctl %s\n", c->usage);
-            return 0;
-        } else if (!ctl_common_option(c, ch, optarg)) {
-            return ctl_bad_usage(c);
-        }
-    }
-    if (argc - optind != 1)
-        return ctl_bad_usage(c);
-    int64_t now_us;
-    if (ctl_load_conf(c) != 0 || !ctl_at(at_arg, &now_us))
-        return 1;
-    struct rules *r = ctl_load_rules(c, true);
-    if (r == NULL)
-        return 1;
-    struct reset_target rt;
-    reset_target_init(&rt);
-    struct buf scope, who, err;
-    buf_init(&scope);
-    buf_init(&who);
+    struct buf err, result;
     buf_init(&err);
-    struct uset rows = { 0 };
-    struct store *s = NULL;
-    struct counters *cn = NULL;
-    int rc = 1;
-    if (!reset_resolve(r, argv[optind], &rt)) {
-        fprintf(stderr, "posternctl: no tenant or account \"%s\" in the rules of %s "
-                        "(write TENANT:ACCOUNT for a login or sender of a \"*\" account)\n",
-                argv[optind], ctl_rules_dir(c));
-        goto out;
-    }
-    if (unit == COUNTERS_CURRENT_WINDOWS)
-        buf_puts(&scope, "current windows");
+    buf_init(&result);
+    int64_t id = 0;
+    bool done = false, ok = false;
+    if (!journal_reset_request(s, &req, &id, &err))
+        fprintf(stderr, "posternctl: cannot queue the counter reset for postern-policyd, nothing was reset: %s\n",
+                err.data);
+    else if (!reset_wait(s, id, timeout_s, &done, &result, &err))
+        fprintf(stderr, "posternctl: counter reset request %lld queued, but its status cannot be read: %s\n",
+                (long long)id, err.data);
+    else if (!done)
+        fprintf(stderr, "posternctl: postern-policyd did not take the reset within %llu s (is it serving? see "
+                        "its log); the request stays queued and will be applied when it does\n",
+                (unsigned long long)timeout_s);
+    else if (!reset_rows_parse(result.data, rows))
+        fprintf(stderr, "posternctl: postern-policyd did the counter reset (request %lld), but its list of "
+                        "the counters reset cannot be read: \"%s\"\n", (long long)id, result.data);
     else
-        buf_printf(&scope, "every %s window", window_unit_name((enum window_unit)unit));
-    reset_who(&who);
-    if ((s = ctl_store_open(c, true)) == NULL)   /* a missing store: before asking */
-        goto out;
-    if (!yes && !reset_confirm(rt.what.data, scope.data))
-        goto out;
-    log_open("posternctl", true, false, LOG_LVL_INFO);   /* the audit's log copy: syslog */
-    cn = counters_sqlite_open(s, clock_fixed(&now_us));
-    if (!reset_run(s, cn, &rt, unit, scope.data, who.data, &rows, &err)) {
-        fprintf(stderr, "posternctl: counters reset failed, nothing was reset: %s\n", err.data);
-        goto out;
-    }
-    if (json)
-        reset_print_json(&rt, scope.data, who.data, &rows, stdout);
-    else
-        reset_print_text(&rt, scope.data, &rows, stdout);
-    rc = 0;
-out:
-    counters_close(cn);
-    store_close(s);
-    uset_free(&rows);
-    buf_free(&scope);
-    buf_free(&who);
+        ok = true;
     buf_free(&err);
-    reset_target_free(&rt);
-    rules_unref(r);
-    return rc;
+    buf_free(&result);
+    return ok;
 }

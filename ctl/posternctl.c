@@ -6,7 +6,10 @@
  *   posternctl [-c postern.yaml] config show
  *   posternctl [-c postern.yaml] [-r rules.d] usage [TENANT] [--json] [--at TIME]
  *   posternctl [-c postern.yaml] audit [filters] [--json]
- *   posternctl [-c postern.yaml] [-r rules.d] counters reset TENANT|ACCOUNT ... */
+ *   posternctl [-c postern.yaml] ingest
+ *   posternctl [-c postern.yaml] [-r rules.d] counters reset TENANT|ACCOUNT ...
+ * What reads the state ingests postern-policyd's journal into it first
+ * (journal.h), so that it never shows less than the daemon decided. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +23,7 @@
 #include "ctl.h"
 #include "diag.h"
 #include "grammar.h"
+#include "journal.h"
 #include "rules.h"
 #include "rules_load.h"
 
@@ -115,6 +119,114 @@ struct store *ctl_store_open(const struct ctl *c, bool write)
     buf_free(&path);
     buf_free(&err);
     return s;
+}
+
+/* --- the journal ------------------------------------------------------------- */
+
+bool ctl_store_writable(const struct ctl *c)
+{
+    static const char *const sides[] = { "-wal", "-shm" };
+    struct buf path;
+    buf_init(&path);
+    buf_printf(&path, "%s/%s", c->conf.state_dir, CTL_POLICYD_STORE);
+    bool ok = access(path.data, W_OK) == 0;
+    bool wal = true;
+    size_t base = path.len;
+    for (size_t i = 0; ok && i < sizeof sides / sizeof sides[0]; i++) {
+        path.len = base;
+        path.data[base] = '\0';
+        buf_puts(&path, sides[i]);
+        if (access(path.data, F_OK) != 0)
+            wal = false;
+        else if (access(path.data, W_OK) != 0)
+            ok = false;
+    }
+    /* SQLite creates the missing ones next to the file */
+    if (ok && !wal)
+        ok = access(c->conf.state_dir, W_OK) == 0;
+    buf_free(&path);
+    return ok;
+}
+
+static void ctl_journal_dir(const struct ctl *c, struct buf *out)
+{
+    buf_reset(out);
+    buf_printf(out, "%s/%s", c->conf.state_dir, JOURNAL_DIR);
+}
+
+bool ctl_journal_ingest(const struct ctl *c, struct store *s, size_t *n, int64_t *through)
+{
+    struct buf dir, err;
+    buf_init(&dir);
+    buf_init(&err);
+    ctl_journal_dir(c, &dir);
+    bool ok = journal_ingest(s, dir.data, 0, NULL, through, n, &err);
+    if (!ok)
+        fprintf(stderr, "posternctl: cannot ingest the journal %s into the store: %s\n", dir.data, err.data);
+    buf_free(&dir);
+    buf_free(&err);
+    return ok;
+}
+
+/* Read-only: say how many journaled records the store lacks (nothing
+ * when none, or without a journal). */
+static void ctl_journal_warn(const struct ctl *c, struct store *s)
+{
+    struct buf dir, err;
+    buf_init(&dir);
+    buf_init(&err);
+    ctl_journal_dir(c, &dir);
+    size_t n = 0;
+    if (!journal_pending(s, dir.data, &n, &err))
+        fprintf(stderr, "posternctl: warning: cannot read the journal (%s): decisions not in the store yet "
+                        "are not included (run posternctl as root or as the daemon's user)\n", err.data);
+    else if (n > 0)
+        fprintf(stderr, "posternctl: warning: %zu decision%s in the journal %s not in the store yet "
+                        "(run posternctl as root or as the daemon's user to include them)\n",
+                n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+    buf_free(&dir);
+    buf_free(&err);
+}
+
+struct store *ctl_store_open_ingested(const struct ctl *c)
+{
+    bool write = ctl_store_writable(c);
+    struct store *s = ctl_store_open(c, write);
+    if (s == NULL)
+        return NULL;
+    if (!write) {
+        ctl_journal_warn(c, s);
+    } else if (!ctl_journal_ingest(c, s, NULL, NULL)) {
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int ctl_ingest(struct ctl *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (ctl_load_conf(c) != 0)
+        return 1;
+    bool write = ctl_store_writable(c);
+    struct store *s = ctl_store_open(c, write);   /* a missing store: said there */
+    if (s == NULL)
+        return 1;
+    if (!write) {
+        fprintf(stderr, "posternctl: cannot write the state in %s: run posternctl as root or as the "
+                        "daemon's user to ingest the journal\n", c->conf.state_dir);
+        store_close(s);
+        return 1;
+    }
+    size_t n = 0;
+    int64_t through = 0;
+    bool ok = ctl_journal_ingest(c, s, &n, &through);
+    if (ok)
+        printf("ingested %zu decision%s; the store holds the journal through id %lld\n", n, n == 1 ? "" : "s",
+               (long long)through);
+    store_close(s);
+    return ok ? 0 : 1;
 }
 
 /* --- time arguments ---------------------------------------------------------- */
@@ -355,9 +467,10 @@ static const struct ctl_cmd ctl_cmds[] = {
       "audit [--sender A] [--recipient A] [--tenant T] [--account A] [--queue-id Q] "
       "[--since TIME] [--until TIME] [--limit N] [--json]",
       ctl_audit_search },
+    { "ingest", NULL, 0, 0, "ingest", ctl_ingest },
     { "counters", "reset", -1, -1,
       "counters reset TENANT|ACCOUNT|TENANT:ACCOUNT [--window minute|hour|day|week|month] "
-      "[--yes] [--json]",
+      "[--yes] [--json] [--at TIME] [--timeout SECONDS]",
       ctl_counters_reset },
 };
 

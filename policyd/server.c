@@ -1414,6 +1414,7 @@ bool server_setup(struct policyd *d, struct buf *err)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN; /* a client gone before its reply: EPIPE, not death */
     sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGXFSZ, &sa, NULL); /* a file size limit: EFBIG, the on_error answer, not death */
 
     event_set_log_callback(libevent_log);
     d->base = event_base_new();

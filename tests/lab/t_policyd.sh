@@ -12,6 +12,7 @@ build=${POSTERN_BUILD:-$top/build/werror}
 . "$top/tests/lab/lab.sh"
 
 policyd=$build/policyd/postern-policyd
+ctl=$build/ctl/posternctl
 [ -x "$policyd" ] || lab_fail "no $policyd (build first)"
 lab_up
 
@@ -51,7 +52,12 @@ start_policyd() {
 }
 stop_policyd() { [ -n "$ppid_" ] && kill "$ppid_" 2>/dev/null && wait "$ppid_" 2>/dev/null; ppid_=; }
 trap 'stop_policyd' RETURN
-sq() { sqlite3 -cmd ".timeout 5000" "$db" "$1"; }
+# The store is read after `posternctl ingest` has moved the daemon's
+# journal into it (the daemon's own ingestion runs every 200 ms).
+sq() {
+    "$ctl" -c "$conf" ingest >/dev/null || echo "t_policyd: posternctl ingest failed" >&2
+    sqlite3 -cmd ".timeout 5000" "$db" "$1"
+}
 counter() { # counter KEY UNIT: the value in the newest window
     local v
     v=$(sq "SELECT value FROM counters WHERE key='$1' AND unit='$2' ORDER BY window_start DESC LIMIT 1;")

@@ -8,8 +8,11 @@
 #    their own connection with one bad_request log line, while a
 #    well-formed keep-alive connection and new clients keep being served;
 #  - pipelined requests answered in order, a request split in tiny writes;
-#  - a store that cannot be written (write lock held): the on_error answer,
-#    then recovery; max_connections;
+#  - a store that cannot be written (write lock held): decisions go on
+#    (the journal takes them), the ingest error is logged, the store
+#    catches up once released; a full disk under the journal (a small
+#    tmpfs in a mount namespace of the daemon's own): the on_error answer,
+#    logged, nothing counted, then recovery; max_connections;
 #  - SIGHUP with a broken rule file keeps the old rules and logs the error,
 #    SIGHUP after the fix loads the new ones; a second instance is refused;
 #  - SIGTERM with a request in flight answers it, exits 0 and removes the
@@ -334,19 +337,36 @@ for i in range(0, len(req), 7):
 check(c.reply() == BILL_ANSWER, "a request sent in 7-byte writes is answered")
 c.close()
 
-# --- the store fails: on_error ---------------------------------------------
-db = sqlite3.connect(os.path.join(TMP, "state", "policyd.sqlite"), timeout=30, isolation_level=None)
+# --- the store is locked: decisions go on, the journal keeps them ------------
+store_db = os.path.join(TMP, "state", "policyd.sqlite")
+
+
+def audited(inst):
+    db = sqlite3.connect(store_db, timeout=30)
+    try:
+        return db.execute("SELECT count(*) FROM audit WHERE instance = ?", (inst,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+db = sqlite3.connect(store_db, timeout=30, isolation_level=None)
 db.execute("BEGIN IMMEDIATE")
 t0 = time.monotonic()
-ans = ask_new(sock, ACME)
+req = request(ACME)
+inst = re.search(rb"instance=(\S+)", req).group(1).decode()
+c = Client(sock)
+ans = c.ask(req)
+c.close()
+dt = time.monotonic() - t0
+logged = wait_for(lambda: re.search(r"level=error event=ingest_error .*decisions stay in the journal", log_text(log)))
+check(ans == ACME_ANSWER and logged is not None,
+      "store locked by another writer: decisions go on (the journal takes them), the ingest error is logged",
+      "answer=%r after %.1fs\n%s" % (ans, dt, log_text(log)[-2000:]))
 db.execute("ROLLBACK")
 db.close()
-logged = wait_for(lambda: re.search(r"level=error event=store_error .*answer=\"DEFER_IF_PERMIT", log_text(log)))
-check(ans == DEFER_ANSWER and logged is not None,
-      "store locked by another writer: the answer is on_error ('%s'), logged per request" % DEFER_ANSWER,
-      "answer=%r after %.1fs\n%s" % (ans, time.monotonic() - t0, log_text(log)[-2000:]))
-check(ask_new(sock, ACME) == ACME_ANSWER and A.ask(request(ACME)) == ACME_ANSWER,
-      "store released: decisions are back, client A still served")
+check(wait_for(lambda: audited(inst) == 1) and wait_for(lambda: re.search(r"event=ingest status=ok", log_text(log))),
+      "store released: the decision taken meanwhile reaches the audit table, recovery logged")
+check(ask_new(sock, ACME) == ACME_ANSWER and A.ask(request(ACME)) == ACME_ANSWER, "client A still served")
 
 # --- max_connections ---------------------------------------------------------
 # wait until only A is open (the server has seen the other clients go)
@@ -395,16 +415,17 @@ check(r.returncode == 1 and "another postern-policyd is running" in r.stderr and
       "rc=%d %s" % (r.returncode, r.stderr))
 
 # --- SIGTERM with a request in flight ----------------------------------------
-db = sqlite3.connect(os.path.join(TMP, "state", "policyd.sqlite"), timeout=30, isolation_level=None)
-db.execute("BEGIN IMMEDIATE")       # the batch of the next request waits on this lock
+# The daemon is stopped (SIGSTOP) while the request reaches its socket and
+# SIGTERM is sent; once continued, it sees the request before the signal
+# (the socket was ready first) and must still answer it.
 req = request(ACME)
 inst = re.search(rb"instance=(\S+)", req).group(1).decode()
+os.kill(daemon.pid, signal.SIGSTOP)
 A.send(req)
-seen = wait_for(lambda: re.search(r"event=request .*instance=%s" % re.escape(inst), log_text(log)))
 os.kill(daemon.pid, signal.SIGTERM)
-db.execute("ROLLBACK")
-db.close()
+os.kill(daemon.pid, signal.SIGCONT)
 ans = A.reply()
+seen = wait_for(lambda: re.search(r"event=request .*instance=%s" % re.escape(inst), log_text(log)))
 try:
     rc = daemon.wait(timeout=DEADLINE)
 except subprocess.TimeoutExpired:
@@ -480,6 +501,75 @@ else:
         check(wait_for(gone) and not os.path.exists(pid2) and not os.path.exists(sock2),
               "background daemon: SIGTERM stops it, pid file and socket removed (as %s)" % user2,
               "pid_file=%s sock=%s" % (os.path.exists(pid2), os.path.exists(sock2)))
+
+# --- a full disk under the journal: on_error, nothing counted, recovery ------
+# A third daemon in a mount namespace of its own, its journal directory on
+# a 2 MB tmpfs; the test fills that tmpfs through /proc/PID/root.
+if os.geteuid() != 0 or shutil.which("unshare") is None:
+    failed("the full-disk check needs root and unshare(1)")
+else:
+    sdir3 = os.path.join(TMP, "state3")
+    jdir3 = os.path.join(sdir3, "journal")
+    os.makedirs(jdir3)
+    sock3 = os.path.join(TMP, "policy3.sock")
+    conf3 = os.path.join(TMP, "postern3.yaml")
+    log3 = os.path.join(TMP, "policyd3.log")
+    write(conf3, conf_text(rules, sdir3, ["unix:" + sock3], os.path.join(TMP, "run3", "policyd.pid"), me,
+                           "  on_error: defer\n"))
+    log3f = open(log3, "ab")
+    d3 = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           'mount -t tmpfs -o size=2m,mode=0750 postern-test "$1" && exec "$2" -f -c "$3"',
+                           "sh", jdir3, BIN, conf3], stdout=log3f, stderr=subprocess.STDOUT)
+    record_pid("third", d3.pid)
+    up = wait_for(lambda: os.path.exists(sock3) and re.search(r"event=start ", log_text(log3)))
+    eom = dict(ACME, recipient_count="1", size="1000")
+
+    def acme_messages():
+        db = sqlite3.connect(os.path.join(sdir3, "policyd.sqlite"), timeout=30)
+        try:
+            row = db.execute("SELECT sum(value) FROM counters WHERE key LIKE 'a:acme:%:messages' AND unit = 'day'"
+                             ).fetchone()
+            return row[0] or 0
+        finally:
+            db.close()
+
+    if not check(up is not None, "a daemon with its journal on a 2 MB tmpfs starts", log_text(log3)[-1500:]):
+        pass
+    else:
+        C3 = Client(sock3)
+        first = C3.ask(request(eom, state="END-OF-MESSAGE"))
+        filler = "/proc/%d/root%s/filler" % (d3.pid, jdir3)
+        full = False
+        try:
+            with open(filler, "wb") as f:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+        except OSError as e:
+            full = e.errno == 28  # ENOSPC
+        # the journal's last page may still hold a few records
+        fitted = 0
+        ans = C3.ask(request(eom, state="END-OF-MESSAGE"))
+        while ans == first and fitted < 64:
+            fitted += 1
+            ans = C3.ask(request(eom, state="END-OF-MESSAGE"))
+        logged = wait_for(lambda: re.search(r"level=error event=store_error .*No space left on device", log_text(log3)))
+        check(full and first not in (None, DEFER_ANSWER) and ans == DEFER_ANSWER and logged is not None,
+              "journal on a full disk: the answer is on_error ('%s'), the error is logged" % DEFER_ANSWER,
+              "full=%s first=%r answer=%r after %d\n%s" % (full, first, ans, fitted, log_text(log3)[-1500:]))
+        os.unlink(filler)
+        again = C3.ask(request(eom, state="END-OF-MESSAGE"))
+        want = 1 + fitted + 1
+        check(again == first and wait_for(lambda: acme_messages() == want),
+              "space freed: decisions are back; the refused message counted nothing (%d counted)" % want,
+              "again=%r counted=%r want=%d" % (again, acme_messages(), want))
+        C3.close()
+    d3.terminate()
+    try:
+        rc3 = d3.wait(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        rc3 = None
+    check(rc3 == 0, "the full-disk daemon stops cleanly", "rc=%r\n%s" % (rc3, log_text(log3)[-1000:]))
 
 sys.exit(1 if failures else 0)
 PY
