@@ -24,7 +24,7 @@
 #define JR_MAX_PAYLOAD (16u << 20)   /* a longer length is corruption */
 #define JR_NULL 0xFFFFFFFFu          /* string length of a NULL field */
 #define JR_SUFFIX ".pj"
-#define JR_READ_CHUNK (1u << 20)
+#define JR_READ_CHUNK (256u << 10)
 /* Rows of windows that ended this long ago are deleted from the store's
  * counters table at ingestion (as counters_sqlite does). */
 #define JR_COUNTERS_KEEP_S 86400
@@ -336,37 +336,75 @@ static void jr_path(const char *dir, int64_t first, struct buf *out)
     buf_printf(out, "%s/%016" PRIx64 JR_SUFFIX, dir, (uint64_t)first);
 }
 
-/* Read the file at path from offset into b (replacing it). */
-static bool jr_read_from(const char *path, int64_t offset, struct buf *b, struct buf *err)
+/* A file read record by record through a bounded buffer. */
+struct jr_stream {
+    int fd;
+    int64_t pos;                /* file offset of buf.data[0] */
+    struct buf buf;
+    size_t at;                  /* the next record starts at buf.data[at] */
+    bool eof;
+};
+
+static bool jr_stream_open(struct jr_stream *st, const char *path, int64_t offset, struct buf *err)
 {
-    buf_reset(b);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    memset(st, 0, sizeof *st);
+    buf_init(&st->buf);
+    st->pos = offset;
+    st->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (st->fd < 0) {
         buf_reset(err);
         buf_printf(err, "%s: %s", path, strerror(errno));
         return false;
     }
-    bool ok = true;
-    off_t at = (off_t)offset;
+    return true;
+}
+
+static void jr_stream_close(struct jr_stream *st)
+{
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = -1;
+    buf_free(&st->buf);
+}
+
+/* The file offset of the next record. */
+static int64_t jr_stream_offset(const struct jr_stream *st)
+{
+    return st->pos + (int64_t)st->at;
+}
+
+/* Frame the next record, reading more of the file as needed.  JR_FRAME_OK:
+ * *payload, *len and *total set (call jr_stream_skip(total) after use);
+ * JR_FRAME_SHORT: the file ends (inside a record when bytes are left:
+ * *partial); JR_FRAME_BAD: damaged.  False with err on a read error. */
+static bool jr_stream_next(struct jr_stream *st, const char *path, enum jr_frame *fr, const unsigned char **payload,
+                           size_t *len, size_t *total, bool *partial, struct buf *err)
+{
     for (;;) {
-        buf_reserve(b, JR_READ_CHUNK);
-        ssize_t got = pread(fd, b->data + b->len, JR_READ_CHUNK, at);
+        size_t avail = st->buf.len - st->at;
+        *fr = avail > 0 ? jr_frame((const unsigned char *)st->buf.data + st->at, avail, payload, len, total)
+                        : JR_FRAME_SHORT;
+        *partial = avail > 0;
+        if (*fr != JR_FRAME_SHORT || st->eof)
+            return true;
+        /* drop what was used, read the next chunk */
+        memmove(st->buf.data, st->buf.data + st->at, avail);
+        st->pos += (int64_t)st->at;
+        st->buf.len = avail;
+        st->at = 0;
+        buf_reserve(&st->buf, JR_READ_CHUNK);
+        ssize_t got = pread(st->fd, st->buf.data + st->buf.len, JR_READ_CHUNK, (off_t)(st->pos + (int64_t)avail));
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
             buf_reset(err);
             buf_printf(err, "%s: reading: %s", path, strerror(errno));
-            ok = false;
-            break;
+            return false;
         }
-        if (got == 0)
-            break;
-        b->len += (size_t)got;
-        b->data[b->len] = '\0';
-        at += got;
+        st->buf.len += (size_t)got;
+        st->buf.data[st->buf.len] = '\0';
+        st->eof = got == 0;
     }
-    close(fd);
-    return ok;
 }
 
 /* --- the writer ------------------------------------------------------------------- */
@@ -439,25 +477,30 @@ static bool jr_new_file(struct journal *j, int64_t first, struct buf *err)
  * unfinished one at its end, find its last id. */
 static bool jr_open_newest(struct journal *j, int64_t first, int64_t *last, struct buf *err)
 {
-    struct buf path, data;
+    struct buf path;
+    struct jr_stream st;
     buf_init(&path);
-    buf_init(&data);
     jr_path(j->dir, first, &path);
-    bool ok = jr_read_from(path.data, 0, &data, err);
-    size_t at = 0;
+    bool ok = jr_stream_open(&st, path.data, 0, err);
     *last = 0;
-    while (ok && at < data.len) {
+    bool partial = false;
+    while (ok) {
+        enum jr_frame fr;
         const unsigned char *payload;
         size_t len, total;
-        if (jr_frame((const unsigned char *)data.data + at, data.len - at, &payload, &len, &total) != JR_FRAME_OK)
+        if (!(ok = jr_stream_next(&st, path.data, &fr, &payload, &len, &total, &partial, err)))
             break;
         struct jr_record rec;
-        if (!jr_decode(payload, len, &rec))
+        if (fr != JR_FRAME_OK || !jr_decode(payload, len, &rec)) {
+            partial = partial || fr == JR_FRAME_OK;
             break;
+        }
         *last = rec.id;
         jr_record_free(&rec);
-        at += total;
+        st.at += total;
     }
+    int64_t good = jr_stream_offset(&st);
+    jr_stream_close(&st);
     int fd = -1;
     if (ok) {
         fd = open(path.data, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -467,12 +510,13 @@ static bool jr_open_newest(struct journal *j, int64_t first, int64_t *last, stru
             ok = false;
         }
     }
-    if (ok && at < data.len) {
+    struct stat sb;
+    if (ok && partial && fstat(fd, &sb) == 0 && sb.st_size > good) {
         log_msg(LOG_LVL_WARN, "journal_repair",
-                "file=%s offset=%zu bytes=%zu note=\"an unfinished record at the end was cut off "
+                "file=%s offset=%lld bytes=%lld note=\"an unfinished record at the end was cut off "
                 "(a crash during a write: its batch was never answered)\"",
-                path.data, at, data.len - at);
-        if (ftruncate(fd, (off_t)at) != 0) {
+                path.data, (long long)good, (long long)(sb.st_size - good));
+        if (ftruncate(fd, (off_t)good) != 0) {
             buf_reset(err);
             buf_printf(err, "%s: cutting off an unfinished record: %s", path.data, strerror(errno));
             ok = false;
@@ -481,12 +525,11 @@ static bool jr_open_newest(struct journal *j, int64_t first, int64_t *last, stru
     if (ok) {
         j->fd = fd;
         j->file_first = first;
-        j->size = (off_t)at;
+        j->size = (off_t)good;
     } else if (fd >= 0) {
         close(fd);
     }
     buf_free(&path);
-    buf_free(&data);
     return ok;
 }
 
@@ -759,30 +802,34 @@ struct jr_scan {
 static bool jr_scan_file(const char *dir, int64_t first, int64_t offset, bool newest, struct jr_scan *x,
                          bool *full, struct buf *err)
 {
-    struct buf path, data;
+    struct buf path;
+    struct jr_stream st;
     buf_init(&path);
-    buf_init(&data);
     jr_path(dir, first, &path);
-    bool ok = jr_read_from(path.data, offset, &data, err);
-    if (!ok && errno == ENOENT) {
-        ok = true; /* trimmed meanwhile: it was ingested */
-        buf_reset(&data);
-    }
-    size_t at = 0;
     *full = false;
-    while (ok && at < data.len) {
+    bool ok = jr_stream_open(&st, path.data, offset, err);
+    if (!ok && errno == ENOENT) {
+        buf_free(&path);
+        x->stop_file = first;
+        x->stop_offset = offset;
+        return true; /* trimmed meanwhile: it was ingested */
+    }
+    bool partial;
+    while (ok) {
+        enum jr_frame fr;
         const unsigned char *payload;
         size_t len, total;
-        enum jr_frame fr = jr_frame((const unsigned char *)data.data + at, data.len - at, &payload, &len, &total);
+        if (!(ok = jr_stream_next(&st, path.data, &fr, &payload, &len, &total, &partial, err)))
+            break;
         struct jr_record rec;
         if (fr == JR_FRAME_OK && !jr_decode(payload, len, &rec))
             fr = JR_FRAME_BAD;
         if (fr != JR_FRAME_OK) {
-            if (!newest)
+            if (!newest && (fr == JR_FRAME_BAD || partial))
                 log_msg(LOG_LVL_ERR, "journal_corrupt",
                         "file=%s offset=%lld note=\"a damaged record: the rest of this file is skipped\"",
-                        path.data, (long long)(offset + (int64_t)at));
-            break; /* the newest file: a write in progress, read again later */
+                        path.data, (long long)jr_stream_offset(&st));
+            break; /* in the newest file: a write in progress, read again later */
         }
         if (rec.id > x->mark) {
             if (x->max > 0 && x->n >= x->max) {
@@ -796,12 +843,12 @@ static bool jr_scan_file(const char *dir, int64_t first, int64_t offset, bool ne
             x->last = rec.id;
         }
         jr_record_free(&rec);
-        at += total;
+        st.at += total;
     }
     x->stop_file = first;
-    x->stop_offset = offset + (int64_t)at;
+    x->stop_offset = jr_stream_offset(&st);
+    jr_stream_close(&st);
     buf_free(&path);
-    buf_free(&data);
     return ok;
 }
 
