@@ -7,26 +7,34 @@
  *   @now TIME       the clock: 2026-11-28T10:00:00Z or ...+01:00
  *   @conn           a new connection (forgets per-message recipients)
  *   @repeat N       the next request is sent N times, same expectation
- *   @store broken   the store fails from here on (on_error path)
- * Each case file gets a fresh in-memory store.
+ *   @store broken   the journal's disk is full from here on (on_error path:
+ *                   expect "=> ON_ERROR" and "=rule on_error")
+ * The engine runs as in postern-policyd: memory counters (counters_mem),
+ * each decision journaled (journal.h) before its answer counts; a failed
+ * journal write puts the counters back.  Each case file gets fresh
+ * counters and a fresh journal in a temporary directory.
  * usage: golden RULES_ROOT CASE... ; prints one line per case. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "decide.h"
 #include "diag.h"
+#include "journal.h"
 #include "log.h"
 #include "rules_load.h"
-#include "store.h"
 
 struct golden {
     const char *root;
     const char *file;
     struct rules *rules;
-    struct store *store;
+    char jdir[64];
+    struct journal *journal;
     struct counters *counters;
     int64_t now_us;
     struct clock clock;
@@ -112,27 +120,73 @@ static void golden_run_request(struct golden *g, struct buf *text, const char *e
             policy_request_free(&req);
             break;
         }
-        if (!store_batch_begin(g->store, &err)) {
-            golden_fail(g, line, "batch: %s", err.data);
-            policy_request_free(&req);
-            break;
-        }
+        counters_mem_batch_begin(g->counters);
         decide(&env, &g->conn, &req, &d);
         const char *rcpt;
         struct audit_rec rec;
+        struct counter_deltas deltas;
+        counter_deltas_init(&deltas);
+        counters_mem_take_deltas(g->counters, &deltas);
         decide_audit(&req, &d, &rcpt, &rec);
-        bool stored = !d.store_error && audit_write(g->store, &rec, &err) && store_batch_commit(g->store, &err);
-        if (!stored)
-            store_batch_rollback(g->store);
+        bool stored = !d.store_error && journal_add(g->journal, &rec, deltas.v, deltas.n, NULL, &err) > 0 &&
+                      journal_commit(g->journal, &err);
+        counter_deltas_free(&deltas);
+        if (stored) {
+            counters_mem_batch_commit(g->counters);
+        } else {
+            journal_rollback(g->journal);
+            counters_mem_batch_rollback(g->counters);
+        }
         const char *got = stored ? d.action.data : "ON_ERROR";
         if (strcmp(got, expect) != 0)
             golden_fail(g, line, "expected \"%s\", got \"%s\"", expect, got);
-        else if (rule && strcmp(rule, d.rule) != 0)
-            golden_fail(g, line, "expected rule %s, got %s", rule, d.rule);
+        else if (rule && strcmp(rule, stored ? d.rule : "on_error") != 0)
+            golden_fail(g, line, "expected rule %s, got %s", rule, stored ? d.rule : "on_error");
         policy_request_free(&req);
     }
     decision_free(&d);
     buf_free(&err);
+}
+
+/* @store broken: every descriptor of this process open on a file of the
+ * journal directory now writes to /dev/full (ENOSPC), as a full disk. */
+static void golden_break_journal(struct golden *g)
+{
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    char link[300], target[512];
+    while (full >= 0 && d != NULL && (e = readdir(d)) != NULL) {
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strncmp(target, g->jdir, strlen(g->jdir)) == 0 && target[strlen(g->jdir)] == '/')
+            dup2(full, atoi(e->d_name));
+    }
+    if (d != NULL)
+        closedir(d);
+    if (full >= 0)
+        close(full);
+}
+
+static void golden_journal_remove(struct golden *g)
+{
+    journal_close(g->journal);
+    g->journal = NULL;
+    DIR *d = opendir(g->jdir);
+    struct dirent *e;
+    char path[512];
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", g->jdir, e->d_name);
+        unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(g->jdir);
 }
 
 static int golden_case(struct golden *g, const char *path)
@@ -156,8 +210,15 @@ static int golden_case(struct golden *g, const char *path)
     buf_init(&err);
     tz_select("UTC");
     golden_time("2026-11-28T10:00:00Z", &g->now_us);
-    g->store = store_open(":memory:", 0, &err);
-    g->counters = counters_sqlite_open(g->store, g->clock);
+    snprintf(g->jdir, sizeof g->jdir, "/tmp/postern-golden.XXXXXX");
+    if (mkdtemp(g->jdir) == NULL || (g->journal = journal_open(g->jdir, 0, false, &err)) == NULL) {
+        printf("FAIL %s: cannot make a journal in %s: %s\n", path, g->jdir, err.data);
+        fclose(f);
+        buf_free(&text);
+        buf_free(&err);
+        return 1;
+    }
+    g->counters = counters_mem_open(g->clock);
     if (!golden_rules(g, "default"))
         g->failures++;
     char *pending_expect = NULL;
@@ -182,19 +243,7 @@ static int golden_case(struct golden *g, const char *path)
         } else if (strncmp(line, "@repeat ", 8) == 0) {
             repeat = atoi(line + 8);
         } else if (strcmp(line, "@store broken") == 0) {
-            /* every later statement fails: the tables are gone */
-            store_batch_begin(g->store, &err);
-            store_batch_commit(g->store, &err);
-            struct sqlite3_stmt *st = store_stmt(g->store, "DROP TABLE counters", &err);
-            if (st) {
-                store_step(g->store, st, "drop", &err);
-                store_stmt_done(st);
-            }
-            st = store_stmt(g->store, "DROP TABLE audit", &err);
-            if (st) {
-                store_step(g->store, st, "drop", &err);
-                store_stmt_done(st);
-            }
+            golden_break_journal(g);
         } else if (strncmp(line, "=> ", 3) == 0) {
             free(pending_expect);
             pending_expect = strdup(line + 3);
@@ -225,7 +274,7 @@ static int golden_case(struct golden *g, const char *path)
     buf_free(&text);
     buf_free(&err);
     counters_close(g->counters);
-    store_close(g->store);
+    golden_journal_remove(g);
     rules_unref(g->rules);
     g->rules = NULL;
     if (g->failures == 0)
