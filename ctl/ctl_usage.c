@@ -4,13 +4,20 @@
  * tenant or an account, with an audit record).  The counters are those
  * postern-policyd keeps in <state_dir>/policyd.sqlite under the keys of
  * decide_counter_key(): "t:TENANT:METRIC" and "a:TENANT:ACCOUNT:METRIC",
- * ACCOUNT being a declared account, or for "*" each login or sender. */
+ * ACCOUNT being a declared account, or for "*" each login or sender.
+ * "usage" ingests the daemon's journal first; "counters reset" asks a
+ * running daemon to do the reset (it owns the counters, in memory), and
+ * otherwise ingests the journal, then resets the store itself. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -18,6 +25,8 @@
 #include "counters.h"
 #include "ctl.h"
 #include "decide.h"
+#include "grammar.h"
+#include "journal.h"
 #include "log.h"
 #include "ptime.h"
 #include "rules_index.h"
@@ -875,4 +884,162 @@ static bool reset_via_daemon(struct store *s, const struct reset_target *rt, int
     buf_free(&err);
     buf_free(&result);
     return ok;
+}
+
+/* postern-policyd is not running: ingest its journal first (no journaled
+ * delta is lost, nor counted after the reset), then reset the store's
+ * counters with their audit record (reset_run).  False after printing. */
+static bool reset_direct(const struct ctl *c, struct store *s, const struct reset_target *rt, int unit,
+                         const char *scope, const char *who, int64_t now_us, struct uset *rows)
+{
+    if (!ctl_journal_ingest(c, s, NULL, NULL))
+        return false;
+    log_open("posternctl", true, false, LOG_LVL_INFO);   /* the audit's log copy: syslog */
+    struct counters *cn = counters_sqlite_open(s, clock_fixed(&now_us));
+    struct buf err;
+    buf_init(&err);
+    bool ok = reset_run(s, cn, rt, unit, scope, who, rows, &err);
+    if (!ok)
+        fprintf(stderr, "posternctl: counters reset failed, nothing was reset: %s\n", err.data);
+    buf_free(&err);
+    counters_close(cn);
+    return ok;
+}
+
+struct reset_opts {
+    bool json, yes;
+    const char *at;             /* --at, or NULL */
+    int unit;                   /* --window, or COUNTERS_CURRENT_WINDOWS */
+    uint64_t timeout_s;         /* --timeout */
+};
+
+/* The options of counters reset: -1 to go on, else the exit status (2:
+ * a usage error, 0: --help printed). */
+static int reset_options(struct ctl *c, int argc, char **argv, struct reset_opts *o)
+{
+    static const struct option opts[] = {
+        { "window", required_argument, NULL, 'w' },
+        { "yes", no_argument, NULL, 'y' },
+        { "json", no_argument, NULL, 'j' },
+        { "at", required_argument, NULL, 'a' },
+        { "timeout", required_argument, NULL, 't' },
+        { "config", required_argument, NULL, 'c' },
+        { "rules", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    char gerr[GRAM_ERR_MAX];
+    enum window_unit wu;
+    int ch;
+    *o = (struct reset_opts){ .unit = COUNTERS_CURRENT_WINDOWS, .timeout_s = RESET_TIMEOUT_S };
+    while ((ch = getopt_long(argc, argv, "c:r:yh", opts, NULL)) != -1) {
+        if (ch == 'j') {
+            o->json = true;
+        } else if (ch == 'y') {
+            o->yes = true;
+        } else if (ch == 'a') {
+            o->at = optarg;
+        } else if (ch == 't') {
+            if (!gram_uint(optarg, 86400, &o->timeout_s, gerr, sizeof gerr)) {
+                fprintf(stderr, "posternctl: --timeout: %s\n", gerr);
+                return 2;
+            }
+        } else if (ch == 'w') {
+            if (!window_unit_parse(optarg, strlen(optarg), &wu)) {
+                fprintf(stderr, "posternctl: --window: expected minute, hour, day, week or month, "
+                                "found \"%s\"\n", optarg);
+                return 2;
+            }
+            o->unit = (int)wu;
+        } else if (ch == 'h') {
+            printf("usage: posternctl %s\n", c->usage);
+            return 0;
+        } else if (!ctl_common_option(c, ch, optarg)) {
+            return ctl_bad_usage(c);
+        }
+    }
+    return argc - optind == 1 ? -1 : ctl_bad_usage(c);
+}
+
+/* The state file, read-write; NULL after printing (missing, or not
+ * writable by this user). */
+static struct store *reset_store_open(const struct ctl *c)
+{
+    struct store *s = ctl_store_open(c, true);
+    if (s != NULL && !ctl_store_writable(c)) {
+        fprintf(stderr, "posternctl: cannot write the state in %s: run posternctl as root or as the "
+                        "daemon's user to reset counters\n", c->conf.state_dir);
+        store_close(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* After the target is known: open the state, find out who owns the
+ * counters (the running daemon, or the store), confirm, reset, print.
+ * The exit status. */
+static int reset_target_run(const struct ctl *c, const struct reset_target *rt, const struct reset_opts *o,
+                            int64_t now_us)
+{
+    struct buf scope, who;
+    struct uset rows = { 0 };
+    bool running = false, ok = false;
+    buf_init(&scope);
+    buf_init(&who);
+    if (o->unit == COUNTERS_CURRENT_WINDOWS)
+        buf_puts(&scope, "current windows");
+    else
+        buf_printf(&scope, "every %s window", window_unit_name((enum window_unit)o->unit));
+    reset_who(&who);
+    struct store *s = reset_store_open(c);   /* a missing store: before asking */
+    if (s == NULL || !reset_daemon_running(c, &running))
+        goto out;
+    if (running && o->at != NULL) {
+        fprintf(stderr, "posternctl: --at cannot be used while postern-policyd is running: it resets the "
+                        "counters it holds at its own time\n");
+        goto out;
+    }
+    if (!o->yes && !reset_confirm(rt->what.data, scope.data))
+        goto out;
+    if (running)
+        ok = reset_via_daemon(s, rt, o->unit, who.data, o->timeout_s, &rows);
+    else
+        ok = reset_direct(c, s, rt, o->unit, scope.data, who.data, now_us, &rows);
+    if (ok && o->json)
+        reset_print_json(rt, scope.data, who.data, &rows, stdout);
+    else if (ok)
+        reset_print_text(rt, scope.data, &rows, stdout);
+out:
+    store_close(s);
+    uset_free(&rows);
+    buf_free(&scope);
+    buf_free(&who);
+    return ok ? 0 : 1;
+}
+
+int ctl_counters_reset(struct ctl *c, int argc, char **argv)
+{
+    struct reset_opts o;
+    int rc = reset_options(c, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    const char *arg = argv[optind];
+    int64_t now_us;
+    if (ctl_load_conf(c) != 0 || !ctl_at(o.at, &now_us))
+        return 1;
+    struct rules *r = ctl_load_rules(c, true);
+    if (r == NULL)
+        return 1;
+    struct reset_target rt;
+    reset_target_init(&rt);
+    rc = 1;
+    if (!reset_resolve(r, arg, &rt))
+        fprintf(stderr, "posternctl: no tenant or account \"%s\" in the rules of %s "
+                        "(write TENANT:ACCOUNT for a login or sender of a \"*\" account)\n",
+                arg, ctl_rules_dir(c));
+    else
+        rc = reset_target_run(c, &rt, &o, now_us);
+    reset_target_free(&rt);
+    rules_unref(r);
+    return rc;
 }

@@ -470,8 +470,10 @@ int main(int argc, char **argv)
     d.journal = journal_open(d.journal_dir, ingested, d.conf.policyd.sync == SYNC_FULL, &err);
     if (d.journal == NULL)
         startup_fail(&d, "cannot open the journal: %s", err.data);
+    int64_t t0 = clock_mono_us();
     if (!journal_ingest(d.store, d.journal_dir, 0, &d.ingest_cursor, &ingested, &nrows, &err))
         startup_fail(&d, "cannot ingest the journal: %s", err.data);
+    int64_t ingest_us = clock_mono_us() - t0;
     d.ingested = ingested;
     d.counters = counters_mem_open(d.clock);
     if (!counters_mem_load(d.counters, d.store, &err))
@@ -491,6 +493,7 @@ int main(int argc, char **argv)
     buf_kv(&kv, "store", store_path(d.store));
     buf_kv(&kv, "journal", d.journal_dir);
     buf_kvf(&kv, "journal_ingested", "%zu", nrows);
+    buf_kvf(&kv, "ingest_ms", "%lld", (long long)(ingest_us / 1000));
     buf_kvf(&kv, "counters", "%zu", counters_mem_size(d.counters));
     buf_kv(&kv, "user", pw.pw_name);
     buf_kv(&kv, "on_error", d.on_error_action);
@@ -507,9 +510,9 @@ int main(int argc, char **argv)
     /* 8. serve */
     int status = server_loop(&d);
 
-    log_msg(LOG_LVL_INFO, "stop", "requests=%llu batches=%llu store_errors=%llu status=%d",
+    log_msg(LOG_LVL_INFO, "stop", "requests=%llu batches=%llu store_errors=%llu ingested=%llu status=%d",
             (unsigned long long)d.n_requests, (unsigned long long)d.n_batches,
-            (unsigned long long)d.n_store_errors, status);
+            (unsigned long long)d.n_store_errors, (unsigned long long)d.n_ingested, status);
     release(&d, pw.pw_name, &err);
     libevent_global_shutdown();
     return status;
