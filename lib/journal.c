@@ -551,8 +551,8 @@ struct journal *journal_open(const char *dir, int64_t ingested, bool sync, struc
     if (ok && f.n > 0)
         ok = jr_open_newest(j, f.first[f.n - 1], &last, err);
     if (ok) {
-        if (last < f.first[f.n ? f.n - 1 : 0] - 1 && f.n > 0)
-            last = f.first[f.n - 1] - 1;
+        if (f.n > 0 && last < f.first[f.n - 1] - 1)
+            last = f.first[f.n - 1] - 1; /* an empty newest file: ids go on from its name */
         j->next_id = (last > ingested ? last : ingested) + 1;
         j->batch_next = j->next_id;
         j->old_files = f.n > 1;
@@ -592,8 +592,21 @@ int64_t journal_add(struct journal *j, const struct audit_rec *rec, const struct
         audit_log(&r, err->data);
         return 0;
     }
-    int64_t id = j->batch_next++;
+    int64_t id = j->batch_next;
+    size_t start = j->batch.len;
     jr_encode(&j->batch, id, &r, deltas, n, reset);
+    size_t len = j->batch.len - start - JR_HEADER;
+    if (len > JR_MAX_PAYLOAD) {
+        /* readers would take it for damage, and the writer would cut it
+         * off with every record after it: refused */
+        j->batch.len = start;
+        j->batch.data[start] = '\0';
+        buf_reset(err);
+        buf_printf(err, "%s: a journal record of %zu bytes, over the limit of %u", j->dir, len, JR_MAX_PAYLOAD);
+        audit_log(&r, err->data);
+        return 0;
+    }
+    j->batch_next++;
     audit_log(&r, NULL);
     return id;
 }
@@ -646,7 +659,7 @@ bool journal_commit(struct journal *j, struct buf *err)
 
 bool journal_trim(struct journal *j, int64_t ingested, struct buf *err)
 {
-    if (!j->old_files || ingested + 1 < j->file_first)
+    if (!j->old_files)
         return true;
     struct jr_files f;
     if (!jr_list(j->dir, &f, err))

@@ -74,7 +74,8 @@ struct journal_reset {
  * the counter deltas its decision made (n may be 0), or a counter reset
  * (reset may be NULL).  Writes the record's audit log line, as
  * audit_write() does.  Returns the record's id.  A record without
- * component or action is refused (0, err set). */
+ * component or action, or one over 16 MiB encoded (readers would take it
+ * for damage), is refused (0, err set; no id is used). */
 int64_t journal_add(struct journal *j, const struct audit_rec *rec, const struct counter_delta *deltas, size_t n,
                     const struct journal_reset *reset, struct buf *err);
 /* Write the batch's records with one write() (and fdatasync() when sync),
