@@ -125,24 +125,20 @@ struct store *ctl_store_open(const struct ctl *c, bool write)
 
 bool ctl_store_writable(const struct ctl *c)
 {
-    static const char *const sides[] = { "-wal", "-shm" };
+    static const char *const files[] = { "", "-wal", "-shm" };
     struct buf path;
     buf_init(&path);
-    buf_printf(&path, "%s/%s", c->conf.state_dir, CTL_POLICYD_STORE);
-    bool ok = access(path.data, W_OK) == 0;
-    bool wal = true;
-    size_t base = path.len;
-    for (size_t i = 0; ok && i < sizeof sides / sizeof sides[0]; i++) {
-        path.len = base;
-        path.data[base] = '\0';
-        buf_puts(&path, sides[i]);
-        if (access(path.data, F_OK) != 0)
-            wal = false;
-        else if (access(path.data, W_OK) != 0)
-            ok = false;
+    bool ok = true, all = true;
+    for (size_t i = 0; ok && i < sizeof files / sizeof files[0]; i++) {
+        buf_reset(&path);
+        buf_printf(&path, "%s/%s%s", c->conf.state_dir, CTL_POLICYD_STORE, files[i]);
+        if (i > 0 && access(path.data, F_OK) != 0)
+            all = false;
+        else
+            ok = access(path.data, W_OK) == 0;
     }
-    /* SQLite creates the missing ones next to the file */
-    if (ok && !wal)
+    /* SQLite creates the missing -wal/-shm next to the file */
+    if (ok && !all)
         ok = access(c->conf.state_dir, W_OK) == 0;
     buf_free(&path);
     return ok;

@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# t_ctl_usage.sh: posternctl usage, audit and counters reset against a
-# policyd state file prepared by hand: the schema is that of lib/store.c
-# (its migrations, read from the source), the rows are written with the
-# sqlite3 CLI exactly as lib/counters_sqlite.c and lib/audit.c write them.
-# No daemon and no namespace needed.  Uses the build of tests/run
-# (POSTERN_BUILD); prints one PASS:/FAIL: line per check.
+# t_ctl_usage.sh: posternctl usage, audit, ingest and counters reset.
+#  - Against a policyd state file prepared by hand: the schema is that of
+#    lib/store.c (its migrations, read from the source), the rows are
+#    written with the sqlite3 CLI exactly as lib/counters_sqlite.c and
+#    lib/audit.c write them; no daemon.
+#  - With postern-policyd running (foreground, a unix socket in the temp
+#    dir, no namespace): usage and audit show its decisions at once (they
+#    ingest its journal first), counters reset goes through the daemon
+#    (its memory counters too), a reset it does not take in time stays
+#    queued and is applied when it starts.
+#  - On copies of the daemon's journal next to a fresh store: ingest,
+#    ingest-first for usage and for a direct reset, the read-only warning
+#    of a user who cannot write the state (as nobody, when run as root),
+#    a locked store.
+# Uses the build of tests/run (POSTERN_BUILD; POLICYD overrides the
+# daemon); prints one PASS:/FAIL: line per check.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${POSTERN_BUILD:-$top/build/werror}
 ctl=$build/ctl/posternctl
+policyd=${POLICYD:-$build/policyd/postern-policyd}
+DEADLINE=${DEADLINE:-60}
 tmp=$(mktemp -d /tmp/postern-t-ctl.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+pids=()   # processes this test started, killed at exit
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 failures=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -18,6 +35,14 @@ check() { # check NAME CMD...: CMD exits 0
     local name=$1
     shift
     if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# wait_until CMD...: until CMD exits 0, at most $DEADLINE s
+wait_until() {
+    local end=$((SECONDS + DEADLINE))
+    until "$@"; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.05
+    done
 }
 
 for tool in sqlite3 python3; do
@@ -29,16 +54,20 @@ done
 state=$tmp/state
 db=$state/policyd.sqlite
 mkdir -p "$state"
+# a pid file no daemon holds: counters reset works on the store itself
 cat >"$tmp/postern.yaml" <<EOF
 rules: $top/rules/examples
 state_dir: $state
 timezone: UTC
+policyd:
+  pid_file: $tmp/run/none.pid
 EOF
 conf=$tmp/postern.yaml
 
-# Every migration of lib/store.c, in order (C string literals of
-# store_migrations[], one entry per comma).
-python3 - "$top/lib/store.c" "$db" <<'EOF' || { fail "cannot create the store schema"; exit 1; }
+# make_store DB: a store with every migration of lib/store.c, in order (C
+# string literals of store_migrations[], one entry per comma).
+make_store() {
+    python3 - "$top/lib/store.c" "$1" <<'EOF'
 import re, sqlite3, sys
 src = open(sys.argv[1]).read()
 body = src[src.index("store_migrations[] = {"):]
@@ -59,6 +88,8 @@ for sql in migrations:
 db.execute("PRAGMA journal_mode = WAL")
 db.commit()
 EOF
+}
+make_store "$db" || { fail "cannot create the store schema"; exit 1; }
 
 # Windows at the test's clock, 2026-03-10T12:00:00Z (UTC).
 at=2026-03-10T12:00:00Z
@@ -139,6 +170,9 @@ check "usage --json: accounts, declared first, then \"*\" logins by name" \
 check "usage --json: unlimited" json 'd["tenants"][0]["accounts"][0]["limits"][0]["limit"] is None and d["tenants"][0]["accounts"][0]["limits"][0]["used"] == 1200'
 check "usage --json: \"*\" login counts" \
     json '[(l["metric"], l["used"], l["limit"]) for l in d["tenants"][0]["accounts"][1]["limits"]] == [("messages", 12, 500), ("recipients", 40, 2000)]'
+
+run usage --at "$at"
+check "usage without a journal says nothing on stderr" test ! -s "$err"
 
 run usage ACME --at "$at"
 check "usage: tenant name is case-insensitive" has '^acme +\(tenant\)'
@@ -223,9 +257,233 @@ check "... and says so" grep -q 'no tenant or account "nobody@nowhere.example"' 
 run counters reset acme --window fortnight --yes
 check "counters reset --window with a bad unit is a usage error (2)" test $? -eq 2
 
+run ingest
+check "ingest without a journal" has '^ingested 0 decisions; the store holds the journal through id 0$'
+run ingest stray
+check "ingest with an argument is a usage error (2)" test $? -eq 2
+
+# --- with postern-policyd running -------------------------------------------------
+dstate=$tmp/dstate
+ddb=$dstate/policyd.sqlite
+sock=$tmp/policy.sock
+dlog=$tmp/policyd.log
+cat >"$tmp/daemon.yaml" <<EOF
+rules: $top/rules/examples
+state_dir: $dstate
+timezone: UTC
+user: $(id -un)
+log_level: info
+policyd:
+  listen: [unix:$sock]
+  pid_file: $tmp/run/policyd.pid
+EOF
+dconf=$tmp/daemon.yaml
+drun() { "$ctl" -c "$dconf" "$@" >"$out" 2>"$err"; }
+dsql() { sqlite3 "$ddb" "$1"; }
+none_queued() { [ "$(dsql "SELECT count(*) FROM reset_request WHERE done_jid IS NULL")" -eq 0 ]; }
+
+# send.py LOGIN N RCPTS SIZE: N END-OF-MESSAGE requests of LOGIN on one
+# connection (the protocol: attribute lines, an empty line; the reply
+# "action=...", an empty line); prints each action
+cat >"$tmp/send.py" <<'EOF'
+import socket, sys
+path, login, n, rcpts, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(60)
+s.connect(path)
+f = s.makefile("rb")
+for i in range(n):
+    a = {"request": "smtpd_access_policy", "protocol_state": "END-OF-MESSAGE", "protocol_name": "ESMTP",
+         "client_address": "192.0.2.10", "sasl_method": "PLAIN", "sasl_username": login, "sender": login,
+         "recipient": "", "recipient_count": rcpts, "size": size, "queue_id": "Q%s%d" % (login[:3], i),
+         "instance": "i.%s.%d" % (login, i)}
+    s.sendall("".join("%s=%s\n" % kv for kv in a.items()).encode() + b"\n")
+    reply = []
+    while True:
+        line = f.readline()
+        if not line:
+            sys.exit("the daemon closed the connection")
+        if line == b"\n":
+            break
+        reply.append(line.decode().rstrip("\n"))
+    print(" ".join(reply))
+EOF
+send() { python3 "$tmp/send.py" "$sock" "$@" >"$out" 2>"$err"; }
+
+# daemon_start: in the foreground (-f), in the background of this shell
+daemon_start() {
+    : >"$dlog"
+    "$policyd" -f -c "$dconf" >>"$dlog" 2>&1 &
+    dpid=$!
+    pids+=("$dpid")
+    wait_until grep -q 'event=start ' "$dlog" && [ -S "$sock" ]
+}
+daemon_stop() {
+    kill -TERM "$dpid" && wait "$dpid"
+}
+
+if ! daemon_start; then
+    fail "postern-policyd did not start: $(tail -5 "$dlog")"
+else
+    pass "postern-policyd started"
+    send bob@acme.example 3 2 1000
+    check "three messages of bob@acme.example permitted" test "$(grep -c '^action=FILTER acme-out:$' "$out")" -eq 3
+    send ceo@globex.example 2 1 500
+    check "two messages of ceo@globex.example answered" test "$(grep -c '^action=' "$out")" -eq 2
+
+    # no wait: usage and audit ingest the journal themselves
+    drun usage acme --json
+    check "usage shows the daemon's counts at once" json '[(l["metric"], l["used"]) for a in d["tenants"][0]["accounts"] if a["account"] == "bob@acme.example" for l in a["limits"]] == [("messages", 3), ("recipients", 6)] and d["tenants"][0]["limits"][0]["used"] == 3000'
+    drun audit --tenant acme --json
+    check "audit shows the daemon's decisions at once" json 'len(d) == 3 and all(r["stage"] == "eom" and r["sasl_login"] == "bob@acme.example" for r in d)'
+    check "... and the store holds them" test "$(dsql "SELECT count(*) FROM audit WHERE tenant = 'acme'")" -eq 3
+
+    n_req=$(dsql "SELECT count(*) FROM reset_request")
+    drun counters reset bob@acme.example --yes
+    check "counters reset through the daemon exits 0" test $? -eq 0
+    check "... prints what the daemon reset" has '^reset 2 counters of bob@acme.example \("\*" account of tenant acme\) \(current windows\):$'
+    check "... with the values before" has '^a:acme:bob@acme.example:messages +day +3 +[-0-9T:+]+ +[-0-9T:+]+$'
+    check "... both of them" has '^a:acme:bob@acme.example:recipients +day +6 '
+    check "... as a request the daemon did" test "$(dsql "SELECT count(*) FROM reset_request WHERE done_jid IS NOT NULL")" -eq $((n_req + 1))
+    drun usage acme --json
+    check "after the reset usage shows 0 (no counter of bob left)" json '[a["account"] for a in d["tenants"][0]["accounts"]] == ["newsletter@news.acme.example"] and d["tenants"][0]["limits"][0]["used"] == 3000'
+    send bob@acme.example 1 2 1000
+    drun usage acme --json
+    check "the daemon's next decision counts from 0" json '[(l["metric"], l["used"]) for a in d["tenants"][0]["accounts"] if a["account"] == "bob@acme.example" for l in a["limits"]] == [("messages", 1), ("recipients", 2)]'
+    drun audit --tenant acme --limit 2 --json
+    check "... and its audit record says so" json 'd[0]["stage"] == "eom" and "a:acme:bob@acme.example:messages/day=0+1/500" in d[0]["counters"].split()'
+    check "audit shows the daemon's reset record" json 'd[1]["component"] == "ctl" and d[1]["stage"] == "admin" and d[1]["action"] == "counters reset" and d[1]["rule"] == "ctl.counters_reset" and d[1]["account"] == "bob@acme.example" and "reset by " in d[1]["reason"] and sorted(d[1]["counters"].split()) == ["a:acme:bob@acme.example:messages/day=3", "a:acme:bob@acme.example:recipients/day=6"]'
+    drun audit --tenant acme --limit 2
+    check "... in the audit lines" has '^[-0-9T:+]+ acme/bob@acme.example - - - - admin "counters reset" ctl.counters_reset$'
+
+    drun counters reset acme --yes --json
+    check "counters reset TENANT --json through the daemon" json 'd["tenant"] == "acme" and d["account"] is None and d["scope"] == "current windows" and d["by"] and d["count"] == 3 and [(r["counter"], r["value"]) for r in d["reset"]] == [("a:acme:bob@acme.example:messages", 1), ("a:acme:bob@acme.example:recipients", 2), ("t:acme:bytes", 4000)]'
+
+    n_req=$(dsql "SELECT count(*) FROM reset_request")
+    drun counters reset acme --yes --at now
+    check "counters reset --at while the daemon runs exits 1" test $? -eq 1
+    check "... says why" grep -q -- '--at cannot be used while postern-policyd is running' "$err"
+    check "... and queues nothing" test "$(dsql "SELECT count(*) FROM reset_request")" -eq "$n_req"
+
+    daemon_stop
+    check "postern-policyd stopped (SIGTERM, exit 0)" test $? -eq 0
+
+    # a pid file locked by a stand-in: posternctl takes it for a running
+    # daemon that does not take the request
+    python3 -c 'import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+signal.pause()' "$tmp/run/policyd.pid" "$tmp/locked" &
+    holder=$!
+    pids+=("$holder")
+    wait_until test -e "$tmp/locked"
+    drun counters reset ceo@globex.example --yes --timeout 1
+    check "a reset the daemon does not take: exit 1" test $? -eq 1
+    check "... says so" grep -qF 'posternctl: postern-policyd did not take the reset within 1 s (is it serving? see its log); the request stays queued and will be applied when it does' "$err"
+    check "... and the request stays queued" test "$(dsql "SELECT count(*) FROM reset_request WHERE done_jid IS NULL")" -eq 1
+    kill "$holder"
+    wait "$holder" 2>/dev/null
+    rm -f "$tmp/run/policyd.pid"
+    if ! daemon_start; then
+        fail "postern-policyd did not start again: $(tail -5 "$dlog")"
+    else
+        check "the queued reset is applied when the daemon starts" wait_until none_queued
+        drun usage globex --json
+        check "... its counters are 0" json '[l["used"] for a in d["tenants"][0]["accounts"] if a["account"] == "ceo@globex.example" for l in a["limits"]] == [0] and [l["used"] for l in d["tenants"][0]["limits"] if l["window"] == "day"] == [2, 2]'
+        daemon_stop
+    fi
+fi
+
+# --- copies of the daemon's journal next to a fresh store ----------------------------
+# jstate NAME: $tmp/NAME, a state with a fresh store and a copy of the
+# daemon's journal (no daemon: its pid file is missing), and $tmp/NAME.yaml
+jstate() {
+    local d=$tmp/$1
+    mkdir -p "$d" && cp -r "$dstate/journal" "$d/" && make_store "$d/policyd.sqlite" &&
+        sed "s|^state_dir: .*|state_dir: $d|" "$conf" >"$tmp/$1.yaml"
+}
+jrun() { # jrun NAME ARGS...: posternctl on that copy
+    local name=$1
+    shift
+    "$ctl" -c "$tmp/$name.yaml" "$@" >"$out" 2>"$err"
+}
+counters_of() { sqlite3 "$1" "SELECT key, unit, window_start, value FROM counters ORDER BY 1, 2, 3"; }
+
+if [ ! -d "$dstate/journal" ]; then
+    fail "no journal of the daemon to copy"
+else
+    jn=$(dsql "SELECT count(*) FROM audit")        # every record is one audit row
+    jid=$(dsql "SELECT journal_id FROM ingest_state")
+
+    jstate j2
+    jrun j2 ingest
+    check "ingest of a journal exits 0" test $? -eq 0
+    check "ingest says how many records, and the id" has "^ingested $jn decisions; the store holds the journal through id $jid\$"
+    check "... the audit records are those of the daemon's store" \
+        test "$(sqlite3 "$tmp/j2/policyd.sqlite" "SELECT count(*) FROM audit")" -eq "$jn"
+    check "... and so are the counters" test "$(counters_of "$tmp/j2/policyd.sqlite")" = "$(counters_of "$ddb")"
+    jrun j2 ingest
+    check "ingest again: nothing more" has "^ingested 0 decisions; the store holds the journal through id $jid\$"
+
+    # a writer that keeps the store locked beyond the busy timeout
+    python3 -c 'import signal, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+signal.pause()' "$tmp/j2/policyd.sqlite" "$tmp/j2-locked" &
+    holder=$!
+    pids+=("$holder")
+    if wait_until test -e "$tmp/j2-locked"; then
+        jrun j2 usage
+        check "usage with the store locked: exit 1" test $? -eq 1
+        check "... naming the cause" grep -Eq '^posternctl: cannot ingest the journal .*/j2/journal into the store: .*locked' "$err"
+    else
+        fail "the store of j2 could not be locked"
+    fi
+    kill "$holder"
+    wait "$holder" 2>/dev/null
+
+    # a direct reset (no daemon) ingests first: the counters it resets are
+    # the journal's, its audit record comes after the journal's
+    jstate j3
+    jrun j3 counters reset globex --yes
+    check "direct counters reset on a journal not ingested exits 0" test $? -eq 0
+    check "... resets the journal's counts" has '^t:globex:messages +day +2 '
+    check "... all of them" has '^t:globex:recipients +day +2 '
+    jrun j3 ingest
+    check "... after ingesting the whole journal" has "^ingested 0 decisions; the store holds the journal through id $jid\$"
+    jrun j3 audit --limit 1 --json
+    check "... and its audit record comes last" json "d[0]['id'] == $jn + 1 and d[0]['component'] == 'ctl' and d[0]['tenant'] == 'globex'"
+
+    # a user who cannot write the state: read-only, with a warning
+    if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v runuser >/dev/null; then
+        jstate j
+        chmod 0755 "$tmp"
+        chmod -R a+rX "$tmp/j"
+        chmod 0777 "$tmp/j"   # SQLite makes the -shm file of a read-only reader there
+        asnobody() { runuser -u nobody -- "$ctl" -c "$tmp/j.yaml" "$@" >"$out" 2>"$err"; }
+        asnobody usage globex --json
+        check "usage by a user who cannot write the state exits 0" test $? -eq 0
+        check "... warns of the journal's records not in the store" grep -qxF "posternctl: warning: $jn decisions in the journal are not in the store yet (run posternctl as root or as the daemon's user to include them)" "$err"
+        check "... and shows the store as it is" json '[l["used"] for l in d["tenants"][0]["limits"] if l["window"] == "day"] == [0, 0]'
+        asnobody ingest
+        check "ingest by that user exits 1" test $? -eq 1
+        check "... and says why" grep -q 'cannot write the state in .*: run posternctl as root or as the daemon.s user' "$err"
+        asnobody counters reset globex --yes
+        check "counters reset by that user exits 1" test $? -eq 1
+        jrun j usage globex --json
+        check "usage by root ingests the journal" json '[l["used"] for l in d["tenants"][0]["limits"] if l["window"] == "day"] == [2, 2]'
+        asnobody usage globex
+        check "then no warning" test ! -s "$err"
+    else
+        echo "SKIP: the read-only user checks (need root, user nobody and runuser)"
+    fi
+fi
+
 # --- no state yet -------------------------------------------------------------------
 sed "s|^state_dir: .*|state_dir: $tmp/none|" "$conf" >"$tmp/none.yaml"
-for cmd in "usage" "audit" "counters reset acme --yes"; do
+for cmd in "usage" "audit" "ingest" "counters reset acme --yes"; do
     # shellcheck disable=SC2086
     "$ctl" -c "$tmp/none.yaml" $cmd >"$out" 2>"$err"
     rc=$?
