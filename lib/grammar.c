@@ -178,8 +178,10 @@ bool gram_quota(const char *s, bool bytes, struct quota *out, char *err, size_t 
             return gram_fail(err, errsize, s, "a quota whose count fits in 64 bits (overflow)");
         return gram_fail(err, errsize, s, "%s", expected);
     }
-    if (!window_unit_parse(slash + 1, strlen(slash + 1), &out->unit))
+    enum window_unit unit;
+    if (!window_unit_parse(slash + 1, strlen(slash + 1), &unit))
         return gram_fail(err, errsize, s, "%s", expected);
+    out->unit = (uint8_t)unit;
     out->set = true;
     return true;
 }

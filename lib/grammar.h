@@ -17,10 +17,10 @@
 
 /* A windowed quota: count per calendar window, or unlimited. */
 struct quota {
+    uint64_t count;
     bool set;                 /* false: not configured (inherit / none) */
     bool unlimited;           /* "unlimited": explicitly no cap */
-    uint64_t count;
-    enum window_unit unit;
+    uint8_t unit;             /* enum window_unit; 16 bytes a quota: an account holds 15 */
 };
 
 /* A pacing rate: count per period (seconds). */

@@ -9,18 +9,23 @@
  * Group commit: the batch event has the lowest priority of the loop, so it
  * runs only in a turn where no connection or listener is ready: every
  * request that arrived meanwhile is handed to the store thread, which
- * decides them inside ONE store batch (store_batch_begin), audits each
- * decision in it (audit_write), commits the batch once and hands it back
- * (an eventfd wakes the loop); only then are the replies written.  While
- * the store thread works, the loop reads, parses and queues the next
- * requests, so the two cores overlap and the batches grow with the load.
- * One batch at a time: a decision sees the counters of every earlier one.
- * A connection that goes away while the store thread holds one of its
- * requests is torn down but its memory is kept (a zombie) until the batch
- * comes back.  A failed batch
- * turns every reply of the batch into the on_error answer; a decision that
- * failed on the store (decision.store_error) or whose audit record could not
- * be written turns that one reply into it.  A flood of callbacks cannot
+ * decides them on the memory counters (counters_mem), adds each decision
+ * with its counter deltas to the journal (journal.h), writes the batch to
+ * the journal once and hands it back (an eventfd wakes the loop); only
+ * then are the replies written.  While the store thread works, the loop
+ * reads, parses and queues the next requests, so the two cores overlap
+ * and the batches grow with the load.  One batch at a time: a decision
+ * sees the counters of every earlier one.  A connection that goes away
+ * while the store thread holds one of its requests is torn down but its
+ * memory is kept (a zombie) until the batch comes back.  A batch the
+ * journal cannot take turns every reply of the batch into the on_error
+ * answer, and its counter additions are undone.
+ *
+ * The ingest thread moves the journal into the store every
+ * POLICYD_INGEST_MS (journal_ingest()), publishes the id it holds through
+ * (the store thread then deletes journal files all ingested), and hands
+ * the counter resets posternctl queued in the store to the store thread.
+ * A flood of callbacks cannot
  * postpone a batch forever: after POLICYD_BATCH_MAX_CALLBACKS read/accept
  * callbacks it runs at once.
  *
@@ -631,7 +636,7 @@ static bool reset_apply(struct policyd *d, const struct journal_reset_req *r, st
  * the on_error answer.  Touches the pending requests, their connections'
  * decide_conn, d->journal, d->counters and the statistics it owns,
  * nothing of the loop. */
-static void batch_store(struct policyd *d, struct policyd_pending *list, struct journal_reset_req *resets,
+static bool batch_store(struct policyd *d, struct policyd_pending *list, struct journal_reset_req *resets,
                         size_t nresets)
 {
     struct buf err, batch_err;
@@ -700,6 +705,7 @@ static void batch_store(struct policyd *d, struct policyd_pending *list, struct 
     counter_deltas_free(&deltas);
     buf_free(&err);
     buf_free(&batch_err);
+    return ok;
 }
 
 /* The loop's part, once the batch is back: the replies, in arrival order
@@ -767,6 +773,10 @@ static void batch_dispatch(struct policyd *d)
 static void *worker_main(void *arg)
 {
     struct policyd *d = arg;
+    /* resets of a batch the journal could not take: tried again with the
+     * next batch of requests (not at once: the journal may stay full) */
+    struct journal_reset_req *retry = NULL;
+    size_t nretry = 0;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         while (d->work == NULL && d->n_resets == 0 && !d->worker_quit)
@@ -780,9 +790,23 @@ static void *worker_main(void *arg)
         d->resets = NULL;
         d->n_resets = d->cap_resets = 0;
         pthread_mutex_unlock(&d->mu);
-        batch_store(d, list, resets, nresets);
-        for (size_t i = 0; i < nresets; i++)
-            journal_reset_req_free(&resets[i]);
+        if (nretry > 0 && list != NULL) {
+            resets = mem_grow(resets, nresets + nretry, sizeof *resets);
+            memmove(resets + nretry, resets, nresets * sizeof *resets);
+            memcpy(resets, retry, nretry * sizeof *resets);
+            nresets += nretry;
+            mem_free(retry);
+            retry = NULL;
+            nretry = 0;
+        }
+        if (!batch_store(d, list, resets, nresets) && nresets > 0) {
+            retry = mem_grow(retry, nretry + nresets, sizeof *retry);
+            memcpy(retry + nretry, resets, nresets * sizeof *resets);
+            nretry += nresets;
+        } else {
+            for (size_t i = 0; i < nresets; i++)
+                journal_reset_req_free(&resets[i]);
+        }
         mem_free(resets);
         pthread_mutex_lock(&d->mu);
         if (list == NULL)
@@ -794,6 +818,9 @@ static void *worker_main(void *arg)
             log_msg(LOG_LVL_ERR, "internal_error", "error=\"cannot wake the event loop: %s\"", strerror(errno));
     }
     pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < nretry; i++)
+        journal_reset_req_free(&retry[i]);
+    mem_free(retry);
     return NULL;
 }
 
@@ -1320,9 +1347,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct policyd *d = arg;
     (void)what;
-    if (sig == SIGHUP) {
+    if (sig == SIGHUP)
         server_reload(d);
-    } else
+    else
         server_stop(d, sig == SIGTERM ? "TERM" : "INT");
 }
 
