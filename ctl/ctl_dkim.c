@@ -1,0 +1,2 @@
+/* ctl_dkim.c: placeholder. */
+#include "ctl.h"

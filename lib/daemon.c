@@ -1,0 +1,2 @@
+/* daemon.c: placeholder while it is written. */
+#include "daemon.h"

@@ -1,0 +1,2 @@
+/* ingester.c: placeholder while it is written. */
+#include "ingester.h"

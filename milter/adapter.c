@@ -1,0 +1,2 @@
+/* adapter.c: placeholder. */
+#include "adapter.h"

@@ -1,0 +1,2 @@
+/* dkim_sign.c: placeholder while it is written. */
+#include "dkim_sign.h"

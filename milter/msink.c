@@ -1,0 +1,2 @@
+/* msink.c: placeholder while it is written. */
+#include "msink.h"

@@ -1,0 +1,2 @@
+/* pipeline.c: placeholder while it is written. */
+#include "pipeline.h"

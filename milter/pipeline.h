@@ -1,0 +1,109 @@
+/* pipeline.h: postern-milter's message pipeline, independent of the
+ * transport.  The libmilter adapter (adapter.c) calls one function per
+ * milter stage; unit tests call the same functions with a recording
+ * implementation of the actions (struct pl_actions) instead of libmilter.
+ *
+ * Two contexts, as OpenDKIM: a connection (client, HELO, SASL login,
+ * several messages in a row) and a message (envelope, headers, body, the
+ * signers fed as the body streams by).  Every stage returns what the MTA
+ * should do next; anything but PL_CONTINUE ends the message (abort() is
+ * then called by the MTA, or a new MAIL FROM comes).
+ *
+ * Failure: an internal error at any stage gives the configured on_error
+ * answer (milter.on_error: tempfail by default, or accept), an audit
+ * record and a log line, never an accept that drops what postern should
+ * have done silently. */
+#ifndef POSTERN_MILTER_PIPELINE_H
+#define POSTERN_MILTER_PIPELINE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cidr.h"
+
+struct rules;
+struct dkim_keys;
+struct pl_daemon;
+
+enum pl_status {
+    PL_CONTINUE,               /* go on with the next stage */
+    PL_ACCEPT,                 /* accept the message, skip the rest (nothing more to do) */
+    PL_TEMPFAIL,               /* 4xx */
+    PL_REJECT,                 /* 5xx */
+};
+
+/* What the pipeline asks of the MTA at end of message; implemented over
+ * smfi_* by adapter.c and by a recorder in the unit tests.  Each returns
+ * false when the MTA refused it. */
+struct pl_actions {
+    void *arg;
+    /* insert a header at position idx (0: on top) */
+    bool (*insheader)(void *arg, int idx, const char *name, const char *value);
+    /* the SMTP reply of a tempfail or reject ("451", "4.7.1", text) */
+    bool (*setreply)(void *arg, const char *rcode, const char *xcode, const char *text);
+};
+
+/* A macro the MTA gave ({auth_authen}, {i}, j, ...), NULL when unknown. */
+typedef const char *(*pl_macro_fn)(void *arg, const char *name);
+
+struct pl_header {
+    char *name;
+    char *value;               /* as received, folding kept */
+};
+
+/* Per connection. */
+struct pl_conn {
+    struct pl_daemon *daemon;
+    char client_name[256];
+    char client_ip[64];        /* "" when not an IP client (local submission) */
+    char helo[256];
+    uint64_t id;
+    unsigned messages;         /* messages seen on this connection */
+    struct pl_msg *msg;        /* the message in progress, or NULL */
+};
+
+/* Per message. */
+struct pl_msg {
+    struct rules *rules;       /* the snapshot when MAIL FROM came (a reference) */
+    struct dkim_keys *keys;    /* the keys of that snapshot (a reference) */
+    char *sender;              /* envelope sender without <>, "" for the null sender */
+    char *sasl_login;          /* {auth_authen}, NULL when none */
+    char *queue_id;            /* {i}, NULL until known */
+    char **rcpts;
+    size_t n_rcpts;
+    struct pl_header *headers;
+    size_t n_headers, cap_headers;
+    const char *tenant;        /* the tenant submission's tenant, NULL when not one */
+    const char *account;
+    char who[264];
+    struct dkim_signing *signing; /* DKIM signers fed with the message, NULL when not signing */
+    uint64_t body_bytes;
+    int64_t t0_us;
+};
+
+/* Daemon-wide state the pipeline reads: set up by main.c. */
+struct pl_daemon {
+    struct rules *(*rules_get)(void *arg);             /* a new reference to the current snapshot */
+    struct dkim_keys *(*keys_get)(void *arg);          /* a new reference to the current keys */
+    void *arg;
+    enum pl_status on_error;   /* PL_TEMPFAIL or PL_ACCEPT */
+    const char *hostname;      /* for the audit and the log */
+};
+
+void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id);
+enum pl_status pl_connect(struct pl_conn *c, const char *hostname, const char *ip);
+enum pl_status pl_helo(struct pl_conn *c, const char *helo);
+/* MAIL FROM: a new message (any earlier one is aborted first). */
+enum pl_status pl_envfrom(struct pl_conn *c, const char *sender, pl_macro_fn macro, void *marg);
+enum pl_status pl_rcpt(struct pl_conn *c, const char *rcpt);
+enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value);
+enum pl_status pl_eoh(struct pl_conn *c, pl_macro_fn macro, void *marg);
+enum pl_status pl_body(struct pl_conn *c, const unsigned char *data, size_t len);
+/* End of message: sign, add headers through act, audit. */
+enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_fn macro, void *marg);
+/* The message ends without eom (RSET, a new MAIL FROM, the client left). */
+void pl_abort(struct pl_conn *c);
+void pl_close(struct pl_conn *c);
+
+#endif
