@@ -19,12 +19,7 @@
 static const char *const metric_names[] = { "messages", "recipients", "bytes" };
 
 /* Who is sending, as identified from the request. */
-struct ident {
-    const struct tenant *t;     /* NULL: not a tenant submission */
-    const struct account *a;
-    const char *how;            /* "login" or "host" */
-    char who[264];              /* account identity counted ("*": login or sender) */
-};
+
 
 /* The quota requests of one check and what each stands for. */
 struct quota_set {
@@ -70,54 +65,14 @@ void decide_counter_key(struct buf *out, const char *tenant, const char *account
         buf_printf(out, "t:%s:%s", tenant, metric);
 }
 
-static void lower_copy(char *out, size_t size, const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < size; i++)
-        out[i] = (char)tolower((unsigned char)s[i]);
-    out[i] = '\0';
-}
-
 static bool nonempty(const char *s)
 {
     return s != NULL && *s != '\0';
 }
 
-static void identify(const struct rules *r, const struct policy_request *req, struct ident *id)
+static void identify(const struct rules *r, const struct policy_request *req, struct rules_ident *id)
 {
-    memset(id, 0, sizeof *id);
-    if (nonempty(req->sasl_username)) {
-        const struct account *a = rules_find_login(r, req->sasl_username);
-        if (a == NULL)
-            return;
-        id->t = a->tenant;
-        id->a = a;
-        id->how = "login";
-        if (strcmp(a->name, "*") == 0)
-            lower_copy(id->who, sizeof id->who, req->sasl_username);
-        else
-            snprintf(id->who, sizeof id->who, "%s", a->name);
-        return;
-    }
-    struct ipaddr addr;
-    if (!nonempty(req->client_address) || !ipaddr_parse(req->client_address, &addr))
-        return;
-    const struct tenant *t = rules_find_client(r, &addr);
-    if (t == NULL)
-        return;
-    id->t = t;
-    id->how = "host";
-    const struct account *a = nonempty(req->sender) ? rules_find_account(r, req->sender) : NULL;
-    if (a != NULL && a->tenant == t) {
-        id->a = a;
-        snprintf(id->who, sizeof id->who, "%s", a->name);
-    } else {
-        id->a = t->wildcard;
-        if (nonempty(req->sender))
-            lower_copy(id->who, sizeof id->who, req->sender);
-        else
-            snprintf(id->who, sizeof id->who, "<>");
-    }
+    rules_identify(r, req->sasl_username, req->client_address, req->sender, id);
 }
 
 static const char *sender_text(const struct policy_request *req)
@@ -140,7 +95,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 }
 
 /* IP binding, inbound side.  True when the request may go on. */
-static bool check_binding(const struct rules *r, const struct policy_request *req, const struct ident *id,
+static bool check_binding(const struct rules *r, const struct policy_request *req, const struct rules_ident *id,
                           struct decision *d)
 {
     const struct tenant *owner = nonempty(req->sender) ? rules_find_sender_tenant(r, req->sender) : NULL;
@@ -196,7 +151,7 @@ static void quota_add(struct quota_set *q, const char *tenant, const char *accou
 
 /* The account's and the tenant's quota requests; adds[metric] is what the
  * message adds; only_rcpt keeps the recipient quotas (the RCPT look). */
-static void quota_build(struct quota_set *q, const struct ident *id, const uint64_t adds[3], bool only_rcpt)
+static void quota_build(struct quota_set *q, const struct rules_ident *id, const uint64_t adds[3], bool only_rcpt)
 {
     q->n = 0;
     for (int m = 0; m < 3; m++) {
@@ -218,7 +173,7 @@ static const char *exceed_code(enum on_exceed e, bool rcpt_stage)
     return rcpt_stage ? "452 4.7.1" : "451 4.7.1";
 }
 
-static void quota_refusal(const struct quota_set *q, size_t i, const struct ident *id, enum on_exceed e,
+static void quota_refusal(const struct quota_set *q, size_t i, const struct rules_ident *id, enum on_exceed e,
                           bool rcpt_stage, struct decision *d)
 {
     static const char *const rules_tbl[2][3][WIN_COUNT] = {
@@ -275,7 +230,7 @@ static int quota_check(const struct decide_env *env, struct quota_set *q, bool c
     return rc;
 }
 
-static void permit(const struct ident *id, struct decision *d, const char *why)
+static void permit(const struct rules_ident *id, struct decision *d, const char *why)
 {
     const struct outbound *o = account_outbound(id->a);
     d->rule = "permit";
@@ -288,7 +243,7 @@ static void permit(const struct ident *id, struct decision *d, const char *why)
     }
 }
 
-static bool check_size(const struct ident *id, uint64_t size, struct decision *d)
+static bool check_size(const struct rules_ident *id, uint64_t size, struct decision *d)
 {
     uint64_t limit;
     if (!account_message_size(id->a, &limit) || size <= limit)
@@ -302,7 +257,7 @@ static bool check_size(const struct ident *id, uint64_t size, struct decision *d
 }
 
 static void decide_rcpt(const struct decide_env *env, struct decide_conn *conn, const struct policy_request *req,
-                        const struct ident *id, struct decision *d)
+                        const struct rules_ident *id, struct decision *d)
 {
     uint64_t size = 0, cap;
     const char *instance = req->instance ? req->instance : "";
@@ -335,7 +290,7 @@ static void decide_rcpt(const struct decide_env *env, struct decide_conn *conn, 
     permit(id, d, "tenant submission");
 }
 
-static void decide_eom(const struct decide_env *env, const struct policy_request *req, const struct ident *id,
+static void decide_eom(const struct decide_env *env, const struct policy_request *req, const struct rules_ident *id,
                        struct decision *d)
 {
     uint64_t n = 0, size = 0, cap;
@@ -366,7 +321,7 @@ static void decide_eom(const struct decide_env *env, const struct policy_request
 void decide(const struct decide_env *env, struct decide_conn *conn, const struct policy_request *req,
             struct decision *d)
 {
-    struct ident id;
+    struct rules_ident id;
     const char *state = req->protocol_state ? req->protocol_state : "";
 
     decision_reset(d);

@@ -4,6 +4,7 @@
 #include "rules_index.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -117,4 +118,55 @@ const struct tenant *rules_find_client(const struct rules *r, const struct ipadd
             return t;
     }
     return NULL;
+}
+
+static void ri_lower_copy(char *out, size_t size, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < size; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    out[i] = '\0';
+}
+
+static bool ri_set(const char *s)
+{
+    return s != NULL && *s != '\0';
+}
+
+void rules_identify(const struct rules *r, const char *sasl_login, const char *client_ip, const char *sender,
+                    struct rules_ident *id)
+{
+    memset(id, 0, sizeof *id);
+    if (ri_set(sasl_login)) {
+        const struct account *a = rules_find_login(r, sasl_login);
+        if (a == NULL)
+            return;
+        id->t = a->tenant;
+        id->a = a;
+        id->how = "login";
+        if (strcmp(a->name, "*") == 0)
+            ri_lower_copy(id->who, sizeof id->who, sasl_login);
+        else
+            snprintf(id->who, sizeof id->who, "%s", a->name);
+        return;
+    }
+    struct ipaddr addr;
+    if (!ri_set(client_ip) || !ipaddr_parse(client_ip, &addr))
+        return;
+    const struct tenant *t = rules_find_client(r, &addr);
+    if (t == NULL)
+        return;
+    id->t = t;
+    id->how = "host";
+    const struct account *a = ri_set(sender) ? rules_find_account(r, sender) : NULL;
+    if (a != NULL && a->tenant == t) {
+        id->a = a;
+        snprintf(id->who, sizeof id->who, "%s", a->name);
+    } else {
+        id->a = t->wildcard;
+        if (ri_set(sender))
+            ri_lower_copy(id->who, sizeof id->who, sender);
+        else
+            snprintf(id->who, sizeof id->who, "<>");
+    }
 }

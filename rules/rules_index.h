@@ -22,4 +22,18 @@ const struct tenant *rules_find_sender_tenant(const struct rules *r, const char 
 /* The tenant whose client networks hold addr (longest prefix), or NULL. */
 const struct tenant *rules_find_client(const struct rules *r, const struct ipaddr *addr);
 
+/* Who submits a message (DESIGN.md, identification): a SASL login names
+ * its account and so the tenant; else a client address inside a tenant's
+ * clients names the tenant, the account being the declared sender's or
+ * "*"; else nobody (t NULL: not a tenant submission).  Shared by
+ * postern-policyd and postern-milter. */
+struct rules_ident {
+    const struct tenant *t;     /* NULL: not a tenant submission */
+    const struct account *a;
+    const char *how;            /* "login" or "host" */
+    char who[264];              /* account identity counted ("*": the login or sender, lowercase) */
+};
+void rules_identify(const struct rules *r, const char *sasl_login, const char *client_ip, const char *sender,
+                    struct rules_ident *id);
+
 #endif
