@@ -1,2 +1,479 @@
-/* pipeline.c: placeholder while it is written. */
+/* pipeline.c: postern-milter's message pipeline (pipeline.h): who submits
+ * the message (rules_identify(), as postern-policyd), which From: domain
+ * it is sent as, DKIM signing with the tenant's keys of that domain
+ * (dkim_sign.h), the audit records, and the on_error answer when anything
+ * inside fails. */
 #include "pipeline.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "audit.h"
+#include "dkim_sign.h"
+#include "log.h"
+#include "ptime.h"
+#include "rules.h"
+#include "rules_index.h"
+
+/* Headers kept for signing: past this the message is not signed (Postfix
+ * itself stops at header_size_limit, 100 KB by default). */
+#define PL_MAX_HEADER_BYTES (4u << 20)
+#define PL_MAX_HEADERS 10000
+
+void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id)
+{
+    memset(c, 0, sizeof *c);
+    c->daemon = d;
+    c->id = id;
+}
+
+static void pl_copy(char *out, size_t size, const char *s)
+{
+    snprintf(out, size, "%s", s != NULL ? s : "");
+}
+
+enum pl_status pl_connect(struct pl_conn *c, const char *hostname, const char *ip)
+{
+    pl_copy(c->client_name, sizeof c->client_name, hostname);
+    pl_copy(c->client_ip, sizeof c->client_ip, ip);
+    return PL_CONTINUE;
+}
+
+enum pl_status pl_helo(struct pl_conn *c, const char *helo)
+{
+    pl_copy(c->helo, sizeof c->helo, helo);
+    return PL_CONTINUE;
+}
+
+/* An address without its angle brackets (and without spaces around). */
+static char *pl_strip_address(const char *s)
+{
+    if (s == NULL)
+        return mem_strdup("");
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+        s++;
+        n -= 2;
+    }
+    return mem_strndup(s, n);
+}
+
+static void pl_msg_free(struct pl_msg *m)
+{
+    if (m == NULL)
+        return;
+    dkim_sign_free(m->signing);
+    dkim_keys_unref(m->keys);
+    rules_unref(m->rules);
+    mem_free(m->sender);
+    mem_free(m->sasl_login);
+    mem_free(m->queue_id);
+    for (size_t i = 0; i < m->n_rcpts; i++)
+        mem_free(m->rcpts[i]);
+    mem_free(m->rcpts);
+    for (size_t i = 0; i < m->n_headers; i++) {
+        mem_free(m->headers[i].name);
+        mem_free(m->headers[i].value);
+    }
+    mem_free(m->headers);
+    mem_free(m->from_domain);
+    mem_free(m);
+}
+
+static const char *pl_macro(pl_macro_fn macro, void *marg, const char *name)
+{
+    const char *v = macro != NULL ? macro(marg, name) : NULL;
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The queue id, once the MTA knows it ({i}). */
+static void pl_queue_id(struct pl_msg *m, pl_macro_fn macro, void *marg)
+{
+    const char *qid = pl_macro(macro, marg, "i");
+    if (qid != NULL && (m->queue_id == NULL || strcmp(m->queue_id, qid) != 0)) {
+        mem_free(m->queue_id);
+        m->queue_id = mem_strdup(qid);
+    }
+}
+
+/* An internal error: remembered, answered with on_error at eom at the
+ * latest (with its audit record), logged now. */
+static void pl_fail(struct pl_conn *c, const char *what, const char *why)
+{
+    struct pl_msg *m = c->msg;
+    if (m == NULL || m->failed)
+        return;
+    m->failed = true;
+    snprintf(m->error, sizeof m->error, "%s: %s", what, why);
+    log_msg(LOG_LVL_ERR, "milter_error", "conn=%llu queue_id=%s error=\"%s\"", (unsigned long long)c->id,
+            m->queue_id != NULL ? m->queue_id : "-", m->error);
+}
+
+enum pl_status pl_envfrom(struct pl_conn *c, const char *sender, pl_macro_fn macro, void *marg)
+{
+    pl_abort(c);
+    struct pl_daemon *d = c->daemon;
+    struct pl_msg *m = mem_alloc(sizeof *m);
+    memset(m, 0, sizeof *m);
+    c->msg = m;
+    c->messages++;
+    m->t0_us = clock_mono_us();
+    m->rules = d->rules_get(d->arg);
+    m->keys = d->keys_get != NULL ? d->keys_get(d->arg) : NULL;
+    m->sender = pl_strip_address(sender);
+    const char *login = pl_macro(macro, marg, "{auth_authen}");
+    m->sasl_login = login != NULL ? mem_strdup(login) : NULL;
+    pl_queue_id(m, macro, marg);
+    if (m->rules == NULL) {
+        pl_fail(c, "rules", "no rules loaded");
+        return PL_CONTINUE;
+    }
+    struct rules_ident id;
+    rules_identify(m->rules, m->sasl_login, c->client_ip, m->sender, &id);
+    if (id.t != NULL) {
+        m->tenant = id.t->name;
+        m->account = id.a != NULL ? id.a->name : NULL;
+        pl_copy(m->who, sizeof m->who, id.who);
+    }
+    return PL_CONTINUE;
+}
+
+enum pl_status pl_rcpt(struct pl_conn *c, const char *rcpt)
+{
+    struct pl_msg *m = c->msg;
+    if (m == NULL)
+        return PL_CONTINUE;
+    m->rcpts = mem_grow(m->rcpts, m->n_rcpts + 1, sizeof *m->rcpts);
+    m->rcpts[m->n_rcpts++] = pl_strip_address(rcpt);
+    return PL_CONTINUE;
+}
+
+enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value)
+{
+    struct pl_msg *m = c->msg;
+    if (m == NULL || m->tenant == NULL || m->nosign != NULL)
+        return PL_CONTINUE; /* only a tenant's message is signed: nothing to keep */
+    size_t n = strlen(name) + strlen(value);
+    if (m->n_headers >= PL_MAX_HEADERS || m->header_bytes + n > PL_MAX_HEADER_BYTES) {
+        m->nosign = "headers too large to sign";
+        return PL_CONTINUE;
+    }
+    if (m->n_headers == m->cap_headers) {
+        m->cap_headers = m->cap_headers ? m->cap_headers * 2 : 32;
+        m->headers = mem_grow(m->headers, m->cap_headers, sizeof *m->headers);
+    }
+    m->headers[m->n_headers].name = mem_strdup(name);
+    m->headers[m->n_headers].value = mem_strdup(value);
+    m->n_headers++;
+    m->header_bytes += n;
+    return PL_CONTINUE;
+}
+
+/* --- From: ----------------------------------------------------------------- */
+
+/* The addresses of a From: value (RFC 5322 mailbox-list, obsolete forms
+ * aside): split at commas outside quotes, comments and angle brackets;
+ * each mailbox's addr-spec is inside <> when there are brackets, else the
+ * mailbox itself.  *n = the number of mailboxes; *domain (caller frees) =
+ * the lowercased domain of the only one, NULL when not exactly one or no
+ * domain. */
+static void pl_from_domain(const char *v, size_t *n, char **domain)
+{
+    *n = 0;
+    *domain = NULL;
+    struct buf cur, spec;
+    buf_init(&cur);
+    buf_init(&spec);
+    int depth = 0;
+    bool quoted = false, angle = false, had_angle = false, any = false;
+    for (const char *p = v;; p++) {
+        char ch = *p;
+        if (ch == '\0' || (ch == ',' && !quoted && depth == 0 && !angle)) {
+            if (any) {
+                (*n)++;
+                if (*n == 1)
+                    buf_add(&spec, had_angle ? spec.data : cur.data, had_angle ? 0 : cur.len);
+            }
+            buf_reset(&cur);
+            had_angle = angle = any = false;
+            if (ch == '\0')
+                break;
+            continue;
+        }
+        if (quoted) {
+            if (ch == '\\' && p[1] != '\0')
+                p++;
+            else if (ch == '"')
+                quoted = false;
+            any = true;
+            continue;
+        }
+        if (depth > 0) {
+            if (ch == '\\' && p[1] != '\0')
+                p++;
+            else if (ch == '(')
+                depth++;
+            else if (ch == ')')
+                depth--;
+            continue;
+        }
+        if (ch == '"') {
+            quoted = true;
+            any = true;
+        } else if (ch == '(') {
+            depth++;
+        } else if (ch == '<') {
+            angle = had_angle = true;
+            any = true;
+            if (*n == 0)
+                buf_reset(&spec);
+        } else if (ch == '>') {
+            angle = false;
+        } else if (angle) {
+            if (*n == 0 && !isspace((unsigned char)ch))
+                buf_putc(&spec, ch);
+        } else if (!isspace((unsigned char)ch)) {
+            buf_putc(&cur, ch);
+            any = true;
+        }
+    }
+    const char *at = *n == 1 ? strrchr(spec.data, '@') : NULL;
+    if (at != NULL && at[1] != '\0') {
+        *domain = mem_strdup(at + 1);
+        for (char *q = *domain; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        size_t len = strlen(*domain);
+        if (len > 0 && (*domain)[len - 1] == '.')
+            (*domain)[len - 1] = '\0';
+    }
+    buf_free(&cur);
+    buf_free(&spec);
+}
+
+/* Decide whether and with which domain a tenant's message is signed, and
+ * start the signers, fed with the headers kept so far. */
+static void pl_sign_begin(struct pl_conn *c)
+{
+    struct pl_msg *m = c->msg;
+    size_t froms = 0, addrs = 0;
+    for (size_t i = 0; i < m->n_headers; i++) {
+        if (strcasecmp(m->headers[i].name, "From") != 0)
+            continue;
+        froms++;
+        mem_free(m->from_domain);
+        pl_from_domain(m->headers[i].value, &addrs, &m->from_domain);
+    }
+    if (froms != 1 || addrs != 1) {
+        m->nosign = froms == 0 ? "no From: header" : froms > 1 ? "several From: headers" : "several From: addresses";
+        return;
+    }
+    if (m->from_domain == NULL) {
+        m->nosign = "no domain in From:";
+        return;
+    }
+    const struct tenant *owner = rules_find_domain(m->rules, m->from_domain);
+    if (owner == NULL || strcmp(owner->name, m->tenant) != 0) {
+        m->nosign = "From: domain is not the tenant's";
+        return;
+    }
+    if (m->keys == NULL) {
+        m->nosign = "no active DKIM key for the From: domain";
+        return;
+    }
+    struct buf err;
+    buf_init(&err);
+    m->signing = dkim_sign_begin(m->keys, m->tenant, m->from_domain, m->queue_id != NULL ? m->queue_id : "-", &err);
+    if (m->signing == NULL) {
+        if (err.len > 0)
+            pl_fail(c, "dkim", err.data);
+        else
+            m->nosign = "no active DKIM key for the From: domain";
+        buf_free(&err);
+        return;
+    }
+    for (size_t i = 0; i < m->n_headers; i++)
+        if (!dkim_sign_header(m->signing, m->headers[i].name, m->headers[i].value, &err)) {
+            pl_fail(c, "dkim", err.data);
+            break;
+        }
+    if (!m->failed && !dkim_sign_eoh(m->signing, &err))
+        pl_fail(c, "dkim", err.data);
+    buf_free(&err);
+}
+
+enum pl_status pl_eoh(struct pl_conn *c, pl_macro_fn macro, void *marg)
+{
+    struct pl_msg *m = c->msg;
+    if (m == NULL)
+        return PL_CONTINUE;
+    pl_queue_id(m, macro, marg);
+    if (m->tenant != NULL && m->nosign == NULL && !m->failed)
+        pl_sign_begin(c);
+    return PL_CONTINUE;
+}
+
+enum pl_status pl_body(struct pl_conn *c, const unsigned char *data, size_t len)
+{
+    struct pl_msg *m = c->msg;
+    if (m == NULL)
+        return PL_CONTINUE;
+    m->body_bytes += len;
+    if (m->signing != NULL && !m->failed) {
+        struct buf err;
+        buf_init(&err);
+        if (!dkim_sign_body(m->signing, data, len, &err))
+            pl_fail(c, "dkim", err.data);
+        buf_free(&err);
+    }
+    return PL_CONTINUE;
+}
+
+/* --- end of message --------------------------------------------------------- */
+
+struct pl_sig {
+    char *selector, *algorithm, *value;
+};
+
+struct pl_sigs {
+    struct pl_sig *v;
+    size_t n;
+};
+
+static void pl_sig_collect(void *arg, const char *selector, const char *algorithm, const char *value)
+{
+    struct pl_sigs *s = arg;
+    s->v = mem_grow(s->v, s->n + 1, sizeof *s->v);
+    s->v[s->n].selector = mem_strdup(selector);
+    s->v[s->n].algorithm = mem_strdup(algorithm);
+    s->v[s->n].value = mem_strdup(value);
+    s->n++;
+}
+
+static void pl_sigs_free(struct pl_sigs *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        mem_free(s->v[i].selector);
+        mem_free(s->v[i].algorithm);
+        mem_free(s->v[i].value);
+    }
+    mem_free(s->v);
+}
+
+/* The audit record of the message, with action/reason/rule filled by the
+ * caller. */
+static void pl_audit_rec(const struct pl_conn *c, struct audit_rec *rec)
+{
+    const struct pl_msg *m = c->msg;
+    memset(rec, 0, sizeof *rec);
+    rec->component = "milter";
+    rec->tenant = m->tenant;
+    rec->account = m->who[0] ? m->who : m->account;
+    rec->client_ip = c->client_ip;
+    rec->sasl_login = m->sasl_login;
+    rec->sender = m->sender[0] ? m->sender : "<>";
+    rec->recipients = (const char *const *)m->rcpts;
+    rec->nrecipients = m->n_rcpts;
+    rec->queue_id = m->queue_id;
+    rec->stage = "eom";
+    rec->latency_us = clock_mono_us() - m->t0_us;
+}
+
+/* The on_error answer of a message whose processing failed. */
+static enum pl_status pl_eom_failed(struct pl_conn *c, const struct pl_actions *act)
+{
+    struct pl_daemon *d = c->daemon;
+    struct audit_rec rec;
+    struct buf err;
+    buf_init(&err);
+    pl_audit_rec(c, &rec);
+    bool tempfail = d->on_error != PL_ACCEPT;
+    rec.action = tempfail ? "tempfail" : "accept";
+    rec.reason = c->msg->error;
+    rec.rule = "on_error";
+    d->audit(d->arg, &rec, &err); /* its log line is written even when it fails */
+    buf_free(&err);
+    if (tempfail)
+        act->setreply(act->arg, "451", "4.3.0", "postern: temporary failure, try again later");
+    return tempfail ? PL_TEMPFAIL : PL_ACCEPT;
+}
+
+/* Sign: journal one record per signature, then insert the headers. */
+static enum pl_status pl_eom_sign(struct pl_conn *c, const struct pl_actions *act)
+{
+    struct pl_msg *m = c->msg;
+    struct pl_daemon *d = c->daemon;
+    struct pl_sigs sigs = { NULL, 0 };
+    struct buf err, reason;
+    buf_init(&err);
+    buf_init(&reason);
+    if (!dkim_sign_end(m->signing, pl_sig_collect, &sigs, &err))
+        pl_fail(c, "dkim", err.data);
+    for (size_t i = 0; !m->failed && i < sigs.n; i++) {
+        struct audit_rec rec;
+        pl_audit_rec(c, &rec);
+        buf_reset(&reason);
+        buf_printf(&reason, "d=%s s=%s a=%s", m->from_domain, sigs.v[i].selector, sigs.v[i].algorithm);
+        rec.action = "sign";
+        rec.reason = reason.data;
+        rec.rule = "dkim";
+        if (!d->audit(d->arg, &rec, &err))
+            pl_fail(c, "audit", err.data);
+    }
+    for (size_t i = 0; !m->failed && i < sigs.n; i++)
+        if (!act->insheader(act->arg, 0, "DKIM-Signature", sigs.v[i].value))
+            pl_fail(c, "milter", "the MTA refused to add the DKIM-Signature header");
+    pl_sigs_free(&sigs);
+    buf_free(&err);
+    buf_free(&reason);
+    return m->failed ? pl_eom_failed(c, act) : PL_CONTINUE;
+}
+
+enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_fn macro, void *marg)
+{
+    struct pl_msg *m = c->msg;
+    if (m == NULL)
+        return PL_CONTINUE;
+    pl_queue_id(m, macro, marg);
+    enum pl_status st = PL_CONTINUE;
+    if (m->failed) {
+        st = pl_eom_failed(c, act);
+    } else if (m->signing != NULL) {
+        st = pl_eom_sign(c, act);
+    } else if (m->tenant != NULL) {
+        /* a tenant's message that is not signed: say why */
+        struct pl_daemon *d = c->daemon;
+        struct audit_rec rec;
+        struct buf err;
+        buf_init(&err);
+        pl_audit_rec(c, &rec);
+        rec.action = "nosign";
+        rec.reason = m->nosign != NULL ? m->nosign : "not signed";
+        rec.rule = "dkim";
+        if (!d->audit(d->arg, &rec, &err)) {
+            pl_fail(c, "audit", err.data);
+            st = pl_eom_failed(c, act);
+        }
+        buf_free(&err);
+    }
+    pl_msg_free(c->msg);
+    c->msg = NULL;
+    return st;
+}
+
+void pl_abort(struct pl_conn *c)
+{
+    pl_msg_free(c->msg);
+    c->msg = NULL;
+}
+
+void pl_close(struct pl_conn *c)
+{
+    pl_abort(c);
+}

@@ -75,20 +75,29 @@ struct pl_msg {
     struct pl_header *headers;
     size_t n_headers, cap_headers;
     const char *tenant;        /* the tenant submission's tenant, NULL when not one */
-    const char *account;
-    char who[264];
+    const char *account;       /* its account name ("*" for the wildcard) */
+    char who[264];             /* the account identity (login or sender for "*") */
+    char *from_domain;         /* the From: domain when there is exactly one address */
+    const char *nosign;        /* why a tenant message is not signed, NULL while it may be */
+    bool failed;               /* an internal error: the on_error answer at the latest at eom */
+    char error[256];
+    size_t header_bytes;
     struct dkim_signing *signing; /* DKIM signers fed with the message, NULL when not signing */
     uint64_t body_bytes;
     int64_t t0_us;
 };
 
+struct audit_rec;
+
 /* Daemon-wide state the pipeline reads: set up by main.c. */
 struct pl_daemon {
     struct rules *(*rules_get)(void *arg);             /* a new reference to the current snapshot */
-    struct dkim_keys *(*keys_get)(void *arg);          /* a new reference to the current keys */
+    struct dkim_keys *(*keys_get)(void *arg);          /* a new reference to the current keys (may be NULL) */
+    /* journal one audit record before the answer (msink_write); false
+     * with err set: the message gets the on_error answer */
+    bool (*audit)(void *arg, const struct audit_rec *rec, struct buf *err);
     void *arg;
     enum pl_status on_error;   /* PL_TEMPFAIL or PL_ACCEPT */
-    const char *hostname;      /* for the audit and the log */
 };
 
 void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id);
