@@ -21,10 +21,11 @@
  * journal cannot take turns every reply of the batch into the on_error
  * answer, and its counter additions are undone.
  *
- * The ingest thread moves the journal into the store every
- * POLICYD_INGEST_MS (journal_ingest()), publishes the id it holds through
- * (the store thread then deletes journal files all ingested), and hands
- * the counter resets posternctl queued in the store to the store thread.
+ * The ingest thread (lib/ingester.h) moves the journal into the store
+ * every POLICYD_INGEST_MS (journal_ingest()), publishes the id it holds
+ * through (the store thread then deletes journal files all ingested), and
+ * after each round hands the counter resets posternctl queued in the
+ * store to the store thread (resets_poll()).
  * A flood of callbacks cannot
  * postpone a batch forever: after POLICYD_BATCH_MAX_CALLBACKS read/accept
  * callbacks it runs at once.
@@ -46,10 +47,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <stdatomic.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +61,7 @@
 #include "counters.h"
 #include "decide.h"
 #include "diag.h"
+#include "ingester.h"
 #include "journal.h"
 #include "log.h"
 #include "rules.h"
@@ -119,8 +118,7 @@ struct policyd_pending {
 };
 
 static void batch_dispatch(struct policyd *d);
-static bool ingester_start(struct policyd *d, struct buf *err);
-static void ingester_stop(struct policyd *d);
+static void resets_poll(void *arg, struct store *s);
 static bool conn_process(struct policyd_conn *c);
 static void conn_free(struct policyd_conn *c);
 static void conn_close_when_flushed(struct policyd_conn *c);
@@ -680,7 +678,7 @@ static bool batch_store(struct policyd *d, struct policyd_pending *list, struct 
     }
     if (ok) {
         counters_mem_batch_commit(d->counters);
-        int64_t ingested = atomic_load(&d->ingested);
+        int64_t ingested = d->ingester != NULL ? ingester_ingested(d->ingester) : d->ingested;
         if (!journal_trim(d->journal, ingested, &err))
             log_msg(LOG_LVL_WARN, "journal_trim", "error=\"%s\"", err.data); /* tried again later */
     } else {
@@ -888,34 +886,13 @@ static bool worker_start(struct policyd *d, struct buf *err)
         return false;
     }
     d->worker_started = true;
-    return ingester_start(d, err);
+    /* the store is the ingest thread's from here to worker_stop() */
+    d->ingester = ingester_start(d->store, d->journal_dir, POLICYD_INGEST_MS, POLICYD_INGEST_MAX_ROWS, resets_poll, d,
+                                 err);
+    return d->ingester != NULL;
 }
 
 /* --- the ingest thread: journal -> store ---------------------------------- */
-
-static void ingest_once(struct policyd *d, bool *more)
-{
-    struct buf err;
-    buf_init(&err);
-    int64_t ingested = 0;
-    size_t n = 0;
-    *more = false;
-    if (journal_ingest(d->store, d->journal_dir, POLICYD_INGEST_MAX_ROWS, &d->ingest_cursor, &ingested, &n, &err)) {
-        atomic_store(&d->ingested, ingested);
-        d->n_ingested += n;
-        *more = n >= POLICYD_INGEST_MAX_ROWS;
-        if (d->ingest_error[0] != '\0') {
-            log_msg(LOG_LVL_NOTICE, "ingest", "status=ok note=\"the store takes the journal again\"");
-            d->ingest_error[0] = '\0';
-        }
-    } else if (strcmp(err.data, d->ingest_error) != 0) {
-        /* the decisions are safe in the journal: logged once per error,
-         * tried again at the next round */
-        log_msg(LOG_LVL_ERR, "ingest_error", "error=\"%s\" note=\"decisions stay in the journal\"", err.data);
-        snprintf(d->ingest_error, sizeof d->ingest_error, "%s", err.data);
-    }
-    buf_free(&err);
-}
 
 /* Hand the counter resets posternctl queued to the store thread. */
 static void reset_take(const struct journal_reset_req *r, void *arg)
@@ -941,76 +918,22 @@ static void reset_take(const struct journal_reset_req *r, void *arg)
     log_msg(LOG_LVL_INFO, "counters_reset", "request=%lld by=\"%s\" status=accepted", (long long)r->id, r->by);
 }
 
-static void resets_poll(struct policyd *d)
-{
-    struct buf err;
-    buf_init(&err);
-    if (!journal_reset_pending(d->store, d->resets_handed, reset_take, d, &err) &&
-        strcmp(err.data, d->ingest_error) != 0) {
-        log_msg(LOG_LVL_ERR, "ingest_error", "error=\"%s\"", err.data);
-        snprintf(d->ingest_error, sizeof d->ingest_error, "%s", err.data);
-    }
-    buf_free(&err);
-}
-
-static void *ingester_main(void *arg)
+/* The ingester's round callback (the ingest thread): hand over the
+ * requests not handed yet.  An error is logged once while it stays the
+ * same (the next round tries again). */
+static void resets_poll(void *arg, struct store *s)
 {
     struct policyd *d = arg;
-    /* behind the serving threads when the cores are busy: the journal
-     * absorbs the backlog */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
-    pthread_mutex_lock(&d->ingest_mu);
-    while (!d->ingester_quit) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)POLICYD_INGEST_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&d->ingest_cv, &d->ingest_mu, &until);
-        pthread_mutex_unlock(&d->ingest_mu);
-        bool more = true;
-        while (more)
-            ingest_once(d, &more);
-        resets_poll(d);
-        pthread_mutex_lock(&d->ingest_mu);
+    struct buf err;
+    buf_init(&err);
+    if (journal_reset_pending(s, d->resets_handed, reset_take, d, &err)) {
+        d->resets_error[0] = '\0';
+    } else if (strncmp(err.data, d->resets_error, sizeof d->resets_error - 1) != 0) {
+        /* (a message longer than the field is compared as it was kept) */
+        log_msg(LOG_LVL_ERR, "ingest_error", "error=\"%s\"", err.data);
+        snprintf(d->resets_error, sizeof d->resets_error, "%s", err.data);
     }
-    pthread_mutex_unlock(&d->ingest_mu);
-    return NULL;
-}
-
-static bool ingester_start(struct policyd *d, struct buf *err)
-{
-    pthread_mutex_init(&d->ingest_mu, NULL);
-    pthread_cond_init(&d->ingest_cv, NULL);
-    int rc = pthread_create(&d->ingester, NULL, ingester_main, d);
-    if (rc != 0) {
-        pthread_mutex_destroy(&d->ingest_mu);
-        pthread_cond_destroy(&d->ingest_cv);
-        buf_printf(err, "cannot start the ingest thread: %s", strerror(rc));
-        return false;
-    }
-    d->ingester_started = true;
-    return true;
-}
-
-/* End the ingest thread after a last ingestion of everything journaled. */
-static void ingester_stop(struct policyd *d)
-{
-    if (!d->ingester_started)
-        return;
-    pthread_mutex_lock(&d->ingest_mu);
-    d->ingester_quit = true;
-    pthread_cond_broadcast(&d->ingest_cv);
-    pthread_mutex_unlock(&d->ingest_mu);
-    pthread_join(d->ingester, NULL);
-    pthread_mutex_destroy(&d->ingest_mu);
-    pthread_cond_destroy(&d->ingest_cv);
-    d->ingester_started = false;
-    bool more = true;
-    while (more)
-        ingest_once(d, &more);
+    buf_free(&err);
 }
 
 /* Answer everything left, then end the store thread. */
@@ -1026,7 +949,8 @@ static void worker_stop(struct policyd *d)
     pthread_join(d->worker, NULL);
     d->worker_started = false;
     /* after the store thread's last commit: the last ingestion takes all */
-    ingester_stop(d);
+    d->n_ingested = ingester_stop(d->ingester);
+    d->ingester = NULL;
     /* resets handed over too late stay queued in the store (not done):
      * the next start hands them over again */
     for (size_t i = 0; i < d->n_resets; i++)

@@ -16,7 +16,8 @@
  * the connections, the queue and the rules references; the store thread
  * (from server_setup() to server_loop()'s end) alone uses d->journal and
  * d->counters, and the decide_conn of the connections whose requests it
- * holds; the ingest thread alone uses d->store. */
+ * holds; the ingest thread (lib/ingester.h, from server_setup() to
+ * server_loop()'s end) alone uses d->store. */
 #ifndef POSTERN_POLICYD_SERVER_H
 #define POSTERN_POLICYD_SERVER_H
 #include <stdbool.h>
@@ -38,6 +39,7 @@ struct event;
 struct policyd_listener;
 struct policyd_conn;
 struct policyd_pending;
+struct ingester;
 
 /* The answer given instead of a decision when the store fails. */
 #define POLICYD_ON_ERROR_DUNNO "DUNNO"
@@ -66,7 +68,7 @@ struct policyd {
     struct store_checkpointer *checkpointer; /* WAL checkpoints off the serving thread */
     struct journal *journal;       /* what a reply waits for: the store thread's */
     char *journal_dir;
-    struct journal_cursor ingest_cursor; /* the ingest thread's */
+    struct journal_cursor ingest_cursor; /* main.c's start-up ingestion (the ingester keeps its own) */
     struct counters *counters;     /* in memory (counters_mem): the store thread's */
 
     /* the loop */
@@ -102,16 +104,12 @@ struct policyd {
     struct journal_reset_req *resets; /* (under mu) counter resets for the store thread */
     size_t n_resets, cap_resets;
     int64_t resets_handed;         /* ingest thread: the last request id handed over */
+    char resets_error[512];        /* ingest thread: the last reset poll error logged ("" after success) */
 
-    /* the ingest thread: journal -> store every POLICYD_INGEST_MS */
-    pthread_t ingester;
-    bool ingester_started;
-    bool ingester_quit;            /* under ingest_mu */
-    pthread_mutex_t ingest_mu;
-    pthread_cond_t ingest_cv;
-    _Atomic int64_t ingested;      /* journal id the store holds through */
-    int64_t trimmed;               /* store thread: journal rows below this were deleted */
-    char ingest_error[512];        /* ingest thread: the last error logged ("" after success) */
+    /* the ingest thread: journal -> store every POLICYD_INGEST_MS
+     * (ingester_ingested(): the journal id the store holds through) */
+    struct ingester *ingester;
+    int64_t ingested;              /* main.c: the journal id the store held through at start-up */
 
     bool stopping;
 
@@ -123,7 +121,7 @@ struct policyd {
     uint64_t refused;              /* connections refused over max_connections, not yet logged */
     int64_t refused_logged_us;     /* when the last connection_limit line was written */
     uint64_t n_requests, n_store_errors; /* written by the store thread */
-    uint64_t n_ingested;                 /* written by the ingest thread */
+    uint64_t n_ingested;                 /* ingester_count() once the ingester has stopped */
     uint64_t n_batches;
 };
 
