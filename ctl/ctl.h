@@ -3,7 +3,8 @@
  * policyd's state file and ingesting the daemon's journal into it, time
  * arguments, and the two output forms (a text field on a human line, a
  * JSON string).  posternctl.c holds the command table and "ingest";
- * ctl_usage.c the counter commands; ctl_audit.c the audit search. */
+ * ctl_usage.c the counter commands; ctl_audit.c the audit search;
+ * ctl_dkim.c the DKIM keys and the DNS records of a tenant. */
 #ifndef POSTERN_CTL_H
 #define POSTERN_CTL_H
 #include <stdbool.h>
@@ -79,5 +80,9 @@ void ctl_put_json(FILE *out, const char *s);
 int ctl_usage_show(struct ctl *c, int argc, char **argv);
 int ctl_counters_reset(struct ctl *c, int argc, char **argv);
 int ctl_audit_search(struct ctl *c, int argc, char **argv);
+/* ctl_dkim.c: dkim keygen, dns TENANT, dkim check TENANT. */
+int ctl_dkim_keygen(struct ctl *c, int argc, char **argv);
+int ctl_dkim_dns(struct ctl *c, int argc, char **argv);
+int ctl_dkim_check(struct ctl *c, int argc, char **argv);
 
 #endif

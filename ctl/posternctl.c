@@ -8,6 +8,9 @@
  *   posternctl [-c postern.yaml] audit [filters] [--json]
  *   posternctl [-c postern.yaml] ingest
  *   posternctl [-c postern.yaml] [-r rules.d] counters reset TENANT|ACCOUNT ...
+ *   posternctl [-c postern.yaml] [-r rules.d] dkim keygen --tenant T --domain D ...
+ *   posternctl [-c postern.yaml] [-r rules.d] dns TENANT [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] dkim check TENANT
  * What reads the state ingests postern-policyd's journal into it first
  * (journal.h), so that it never shows less than the daemon decided. */
 #include <ctype.h>
@@ -468,6 +471,12 @@ static const struct ctl_cmd ctl_cmds[] = {
       "counters reset TENANT|ACCOUNT|TENANT:ACCOUNT [--window minute|hour|day|week|month] "
       "[--yes] [--json] [--at TIME] [--timeout SECONDS]",
       ctl_counters_reset },
+    { "dkim", "keygen", -1, -1,
+      "dkim keygen --tenant TENANT --domain DOMAIN --selector SELECTOR --algo rsa|ed25519 [--bits N] "
+      "[--out PATH] [--force]",
+      ctl_dkim_keygen },
+    { "dns", NULL, -1, -1, "dns TENANT [--json]", ctl_dkim_dns },
+    { "dkim", "check", -1, -1, "dkim check TENANT", ctl_dkim_check },
 };
 
 static void ctl_usage(FILE *out)
@@ -538,11 +547,15 @@ int main(int argc, char **argv)
         conf_free(&c.conf);
         return rc;
     }
+    /* a known command word without its subcommand: the usage of each */
+    rc = 0;
     for (size_t i = 0; i < sizeof ctl_cmds / sizeof ctl_cmds[0]; i++)
         if (strcmp(argv[0], ctl_cmds[i].name) == 0) {
-            fprintf(stderr, "usage: posternctl %s\n", ctl_cmds[i].usage);
-            return 2;
+            fprintf(stderr, "%s posternctl %s\n", rc ? "      " : "usage:", ctl_cmds[i].usage);
+            rc = 2;
         }
+    if (rc != 0)
+        return rc;
     fprintf(stderr, "posternctl: unknown command \"%s\"\n", argv[0]);
     ctl_usage(stderr);
     return 2;
