@@ -17,7 +17,16 @@
 #include "rules.h"
 #include "store.h"
 
+/* A daemon's state in state_dir: its store and its journal. */
+struct ctl_state {
+    const char *daemon;        /* "postern-policyd" */
+    const char *store_file;    /* "policyd.sqlite" */
+    const char *journal_dir;   /* "journal" */
+};
+extern const struct ctl_state ctl_policyd_state, ctl_milter_state;
+
 struct ctl {
+    const struct ctl_state *state; /* whose state the store functions open (policyd's by default) */
     const char *conf_path;     /* -c, or NULL for the default */
     const char *rules_dir;     /* -r overrides the config's rules */
     const char *usage;         /* the running command's usage line */
@@ -39,9 +48,9 @@ int ctl_bad_usage(const struct ctl *c);
  * false when ch is neither. */
 bool ctl_common_option(struct ctl *c, int ch, const char *arg);
 
-/* Open <state_dir>/policyd.sqlite: read-only (STORE_READONLY) unless
- * write.  NULL after printing the reason: a missing file is "no policyd
- * state at PATH (has postern-policyd run?)". */
+/* Open <state_dir>/policyd.sqlite (c->state's store): read-only
+ * (STORE_READONLY) unless write.  NULL after printing the reason: a
+ * missing file is "no policyd state at PATH (has postern-policyd run?)". */
 struct store *ctl_store_open(const struct ctl *c, bool write);
 /* Can this user write the state file (and its -wal/-shm files, or create
  * them)?  SQLite opens a file it cannot write read-only without a word. */

@@ -1,13 +1,15 @@
-/* ctl_audit.c: posternctl audit: search the audit trail of policyd's
- * state file (newest first) by sender, recipient, tenant, account, queue
- * ID and time, and print one line per record, or every field as JSON.
- * The daemon's journal is ingested first (ctl_store_open_ingested), so
- * that every decision it made is there. */
+/* ctl_audit.c: posternctl audit: search the audit trails of policyd's and
+ * the milter's state files (newest first, the two merged by time) by
+ * sender, recipient, tenant, account, queue ID and time, and print one
+ * line per record, or every field as JSON.  Each daemon's journal is
+ * ingested first (ctl_store_open_ingested), so that every decision it
+ * made is there. */
 #include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "audit.h"
@@ -97,15 +99,101 @@ static void audit_print_json(const struct audit_rec *r, bool first, FILE *out)
     fprintf(out, ", \"latency_us\": %" PRId64 "}", r->latency_us);
 }
 
-static bool audit_print_cb(const struct audit_rec *r, void *arg)
+static void audit_print(struct audit_out *o, const struct audit_rec *r)
 {
-    struct audit_out *o = arg;
     if (o->json)
         audit_print_json(r, o->n == 0, o->out);
     else
         audit_print_line(r, o->out);
     o->n++;
+}
+
+/* --- records of both daemons, merged ------------------------------------- */
+
+struct audit_list {
+    struct audit_rec *v;
+    size_t n;
+};
+
+static const char *audit_dup(const char *s)
+{
+    return s != NULL ? mem_strdup(s) : NULL;
+}
+
+static bool audit_keep_cb(const struct audit_rec *r, void *arg)
+{
+    struct audit_list *l = arg;
+    l->v = mem_grow(l->v, l->n + 1, sizeof *l->v);
+    struct audit_rec *k = &l->v[l->n++];
+    *k = *r;
+    const char **s[] = { &k->component, &k->tenant, &k->account, &k->client_ip, &k->sasl_login, &k->sender,
+                         &k->queue_id, &k->instance, &k->stage, &k->action, &k->reason, &k->rule, &k->counters };
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        *s[i] = audit_dup(*s[i]);
+    const char **rc = r->nrecipients ? mem_array(r->nrecipients, sizeof *rc) : NULL;
+    for (size_t i = 0; i < r->nrecipients; i++)
+        rc[i] = audit_dup(r->recipients[i]);
+    k->recipients = rc;
     return true;
+}
+
+static void audit_list_free(struct audit_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct audit_rec *k = &l->v[i];
+        const char *s[] = { k->component, k->tenant, k->account, k->client_ip, k->sasl_login, k->sender,
+                            k->queue_id, k->instance, k->stage, k->action, k->reason, k->rule, k->counters };
+        for (size_t j = 0; j < sizeof s / sizeof s[0]; j++)
+            mem_free((void *)s[j]);
+        for (size_t j = 0; j < k->nrecipients; j++)
+            mem_free((void *)k->recipients[j]);
+        mem_free((void *)k->recipients);
+    }
+    mem_free(l->v);
+}
+
+/* Query one daemon's store (ingested first); a store that does not exist
+ * is skipped when optional.  False after printing the reason. */
+static bool audit_collect(struct ctl *c, const struct ctl_state *st, bool optional, const struct audit_filter *f,
+                          struct audit_list *l, bool *found)
+{
+    struct buf path, err;
+    buf_init(&path);
+    buf_init(&err);
+    buf_printf(&path, "%s/%s", c->conf.state_dir, st->store_file);
+    bool exists = access(path.data, F_OK) == 0;
+    buf_free(&path);
+    if (!exists && optional) {
+        buf_free(&err);
+        return true;
+    }
+    c->state = st;
+    struct store *s = ctl_store_open_ingested(c);
+    c->state = NULL;
+    bool ok = s != NULL && audit_query(s, f, audit_keep_cb, l, &err);
+    if (s != NULL && !ok)
+        fprintf(stderr, "posternctl: %s\n", err.data);
+    *found = *found || s != NULL;
+    store_close(s);
+    buf_free(&err);
+    return ok;
+}
+
+/* Merge two lists each ordered by time (newest first or oldest first). */
+static void audit_merge_print(const struct audit_list *a, const struct audit_list *b, bool newest_first,
+                              size_t limit, struct audit_out *o)
+{
+    size_t i = 0, j = 0;
+    while ((i < a->n || j < b->n) && (limit == 0 || o->n < limit)) {
+        bool take_a;
+        if (i >= a->n)
+            take_a = false;
+        else if (j >= b->n)
+            take_a = true;
+        else
+            take_a = newest_first ? a->v[i].time_us >= b->v[j].time_us : a->v[i].time_us <= b->v[j].time_us;
+        audit_print(o, take_a ? &a->v[i++] : &b->v[j++]);
+    }
 }
 
 static bool audit_time_opt(const char *name, const char *arg, int64_t now_us, int64_t *out)
@@ -194,22 +282,21 @@ int ctl_audit_search(struct ctl *c, int argc, char **argv)
     f.limit = (size_t)limit;
     char *account = f.account != NULL ? audit_lower(f.account) : NULL;  /* stored lowercase */
     f.account = account;
-    struct store *s = ctl_store_open_ingested(c);
-    if (s == NULL) {
-        mem_free(account);
-        return 1;
+    struct audit_list pl = { NULL, 0 }, ml = { NULL, 0 };
+    bool found = false;
+    /* the milter's trail when it exists; policyd's always (its absence is
+     * the error it always was, unless the milter's is there) */
+    bool ok = audit_collect(c, &ctl_milter_state, true, &f, &ml, &found);
+    ok = ok && audit_collect(c, &ctl_policyd_state, found, &f, &pl, &found);
+    if (ok) {
+        if (o.json)
+            fputc('[', stdout);
+        audit_merge_print(&pl, &ml, f.newest_first, f.limit, &o);
+        if (o.json)
+            fputs(o.n ? "\n]\n" : "]\n", stdout);
     }
-    struct buf err;
-    buf_init(&err);
-    if (o.json)
-        fputc('[', stdout);
-    bool ok = audit_query(s, &f, audit_print_cb, &o, &err);
-    if (o.json)
-        fputs(o.n ? "\n]\n" : "]\n", stdout);
-    if (!ok)
-        fprintf(stderr, "posternctl: %s\n", err.data);
-    buf_free(&err);
-    store_close(s);
+    audit_list_free(&pl);
+    audit_list_free(&ml);
     mem_free(account);
     return ok ? 0 : 1;
 }

@@ -101,17 +101,25 @@ bool ctl_common_option(struct ctl *c, int ch, const char *arg)
     return true;
 }
 
+const struct ctl_state ctl_policyd_state = { "postern-policyd", CTL_POLICYD_STORE, JOURNAL_DIR };
+const struct ctl_state ctl_milter_state = { "postern-milter", "milter.sqlite", "milter-journal" };
+
+static const struct ctl_state *ctl_state(const struct ctl *c)
+{
+    return c->state != NULL ? c->state : &ctl_policyd_state;
+}
+
 struct store *ctl_store_open(const struct ctl *c, bool write)
 {
     struct buf path, err;
     buf_init(&path);
     buf_init(&err);
-    buf_printf(&path, "%s/%s", c->conf.state_dir, CTL_POLICYD_STORE);
+    buf_printf(&path, "%s/%s", c->conf.state_dir, ctl_state(c)->store_file);
     struct store *s = NULL;
     if (access(path.data, F_OK) != 0) {
         if (errno == ENOENT)
-            fprintf(stderr, "posternctl: no policyd state at %s (has postern-policyd run?)\n",
-                    path.data);
+            fprintf(stderr, "posternctl: no %s state at %s (has %s run?)\n", ctl_state(c)->daemon + 8,
+                    path.data, ctl_state(c)->daemon);
         else
             fprintf(stderr, "posternctl: %s: %s\n", path.data, strerror(errno));
     } else {
@@ -134,7 +142,7 @@ bool ctl_store_writable(const struct ctl *c)
     bool ok = true, all = true;
     for (size_t i = 0; ok && i < sizeof files / sizeof files[0]; i++) {
         buf_reset(&path);
-        buf_printf(&path, "%s/%s%s", c->conf.state_dir, CTL_POLICYD_STORE, files[i]);
+        buf_printf(&path, "%s/%s%s", c->conf.state_dir, ctl_state(c)->store_file, files[i]);
         if (i > 0 && access(path.data, F_OK) != 0)
             all = false;
         else
@@ -150,7 +158,7 @@ bool ctl_store_writable(const struct ctl *c)
 static void ctl_journal_dir(const struct ctl *c, struct buf *out)
 {
     buf_reset(out);
-    buf_printf(out, "%s/%s", c->conf.state_dir, JOURNAL_DIR);
+    buf_printf(out, "%s/%s", c->conf.state_dir, ctl_state(c)->journal_dir);
 }
 
 bool ctl_journal_ingest(const struct ctl *c, struct store *s, size_t *n, int64_t *through)
