@@ -1,2 +1,771 @@
-/* main.c: placeholder. */
-int main(void) { return 1; }
+/* main.c: postern-milter, the milter of postern (DKIM signing of the
+ * tenants' mail, through libmilter: adapter.c over the pipeline): options
+ * and life cycle.
+ *
+ *   postern-milter [-c postern.yaml] [-f] [-n] [-d]
+ *
+ * Start-up, in this order (every failure is fatal, with a message naming
+ * what to fix):
+ *   1. load postern.yaml (every error, file:line:column), select the time
+ *      zone, load the rules (every error); check that `user` exists; with
+ *      -n: read the active DKIM keys too (as `user` when started as root,
+ *      as the daemon will), print a summary and exit 0 (1 on any error);
+ *   2. without -f: fork into the background; the parent waits until the
+ *      daemon is ready (or failed) and exits 0 (or 1);
+ *   3. take the pid file milter.pid_file (an flock: a second instance is
+ *      refused);
+ *   4. create state_dir (0750, owned by `user`) if it is missing;
+ *   5. create the socket of milter.listen as root (adapter_listen():
+ *      smfi_setconn, smfi_opensocket): Postfix's private/ directory is not
+ *      writable by others.  A unix socket that a live process serves, or
+ *      a path that is not a socket, is refused; a stale one is replaced;
+ *      the new one is made 0666 (Postfix's smtpd connects as postfix; the
+ *      directory guards it, as for Postfix's own sockets);
+ *   6. drop privileges to `user`;
+ *   7. read the active DKIM keys as `user` -- the user that re-reads them
+ *      on SIGHUP, so that what starts also reloads: a key that cannot be
+ *      read refuses the start, each error with the rule's
+ *      file:line:column and the key file;
+ *   8. open the audit sink (msink.h: journal and store in state_dir)
+ *      after the drop, so that its files belong to `user`;
+ *   9. serve (adapter_run(): smfi_main) until SIGTERM/SIGINT; let the
+ *      connections in progress finish (up to 10 s), close the sink, remove
+ *      the pid file and, when it is still ours to remove, the unix socket.
+ *
+ * Signals and reload.  libmilter runs a thread of its own that sigwait()s
+ * for SIGHUP, SIGTERM and SIGINT and stops the milter on each of them
+ * (libmilter/signal.c: SIGHUP and SIGTERM stop after the sessions in
+ * progress, SIGINT aborts them); a stopped libmilter cannot be restarted
+ * in the same process (its listening socket is closed, and as `user` the
+ * daemon could not create it again).  postern-milter wants SIGHUP to
+ * reload, so:
+ *   - the three signals are blocked in the main thread before any thread
+ *     exists, so every thread inherits the mask and none takes them
+ *     asynchronously;
+ *   - a reload thread of ours waits for SIGHUP alone (sigwaitinfo) and
+ *     reloads;
+ *   - sigwait() is interposed (below): libmilter's signal thread calls it
+ *     with {HUP, TERM, INT}; SIGHUP is taken out of the set, so a pending
+ *     SIGHUP can only be taken by the reload thread;
+ *   - SIGTERM and SIGINT stay libmilter's: smfi_main() returns and main()
+ *     shuts down.
+ * A reload re-reads postern.yaml for its rules path, loads the rules and
+ * then the keys of those rules; both are swapped in together under a
+ * mutex, each message holding its own references to the snapshot it
+ * started with (pl_envfrom takes them), so messages in flight finish on
+ * the old rules and keys.  Any error (one log line each, with
+ * file:line:column) keeps the rules and keys in use.
+ *
+ * Mutable state lives in struct milter (main's), except the interposed
+ * sigwait()'s pointer to the real function, which interposition needs
+ * (and, in adapter.c and tcp_tune.c, what libmilter's callbacks and the
+ * interposed socket calls need, said there). */
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "alloc.h"
+#include "conf.h"
+#include "daemon.h"
+#include "diag.h"
+#include "dkim_sign.h"
+#include "log.h"
+#include "msink.h"
+#include "pipeline.h"
+#include "ptime.h"
+#include "rules.h"
+#include "rules_load.h"
+#include "tcp_tune.h"
+
+#define PROG "postern-milter"
+#define DEFAULT_CONF POSTERN_SYSCONFDIR "/postern.yaml"
+#define MILTER_STOP_GRACE_MS 10000 /* SIGTERM: time given to the connections in progress */
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+struct options {
+    const char *conf;
+    bool foreground;
+    bool check;
+    bool debug;
+};
+
+struct milter {
+    struct options opt;
+    char *conf_path;               /* absolute path of postern.yaml (re-read on SIGHUP) */
+    struct postern_conf conf;      /* as loaded at start-up */
+    char *rules_dir;               /* the rules directory in use (SIGHUP may change it) */
+    struct daemon dm;              /* pid file, user, background */
+
+    /* the snapshot in use: rules and keys, swapped together under mu */
+    pthread_mutex_t mu;
+    struct rules *rules;
+    struct dkim_keys *keys;        /* NULL: no active key */
+
+    struct msink *sink;            /* audit records (thread-safe) */
+    struct pl_daemon pl;           /* what the pipeline reads */
+    struct adapter ad;             /* the libmilter callbacks */
+    bool adapter_ready;
+
+    char *conn;                    /* milter.listen in libmilter's syntax */
+    char *unix_path;               /* the socket file, NULL for inet */
+
+    pthread_t reloader;
+    bool reloader_started;
+    atomic_bool reloader_quit;
+    atomic_uint_fast64_t n_reloads, n_reload_failures;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: " PROG " [-c postern.yaml] [-f] [-n] [-d]\n"
+            "  -c FILE  configuration (default " DEFAULT_CONF ")\n"
+            "  -f       stay in the foreground, log to stderr too\n"
+            "  -n       check the configuration, the rules and the DKIM keys, print a summary, exit\n"
+            "  -d       log at level debug\n");
+}
+
+static const char *plural(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+static void log_diags(enum log_level l, const char *event, const struct diags *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        struct buf kv;
+        buf_init(&kv);
+        buf_kv(&kv, l >= LOG_LVL_ERR ? "error" : "warning", g->msgs[i]);
+        log_event(l, event, &kv);
+        buf_free(&kv);
+    }
+}
+
+/* Free everything of m (each part may not have been set up). */
+static void milter_release(struct milter *m)
+{
+    if (m->sink != NULL)
+        msink_close(m->sink);
+    m->sink = NULL;
+    dkim_keys_unref(m->keys);
+    m->keys = NULL;
+    rules_unref(m->rules);
+    m->rules = NULL;
+    if (m->adapter_ready)
+        adapter_free(&m->ad);
+    m->adapter_ready = false;
+    daemon_free(&m->dm);
+    mem_free(m->conn);
+    mem_free(m->unix_path);
+    mem_free(m->rules_dir);
+    mem_free(m->conf_path);
+    conf_free(&m->conf);
+    pthread_mutex_destroy(&m->mu);
+}
+
+/* Remove what start-up has created so far, then exit 1 with msg. */
+static _Noreturn void startup_fail(struct milter *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void startup_fail(struct milter *m, const char *fmt, ...)
+{
+    struct buf b;
+    va_list ap;
+    buf_init(&b);
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (m->sink != NULL)
+        msink_close(m->sink);
+    m->sink = NULL;
+    daemon_pidfile_release(&m->dm);
+    log_fatal("%s", b.data);
+}
+
+/* --- the snapshot (pl_daemon) ---------------------------------------------- */
+
+static struct rules *milter_rules_get(void *arg)
+{
+    struct milter *m = arg;
+    pthread_mutex_lock(&m->mu);
+    struct rules *r = m->rules != NULL ? rules_ref(m->rules) : NULL;
+    pthread_mutex_unlock(&m->mu);
+    return r;
+}
+
+static struct dkim_keys *milter_keys_get(void *arg)
+{
+    struct milter *m = arg;
+    pthread_mutex_lock(&m->mu);
+    struct dkim_keys *k = m->keys != NULL ? dkim_keys_ref(m->keys) : NULL;
+    pthread_mutex_unlock(&m->mu);
+    return k;
+}
+
+static bool milter_audit(void *arg, const struct audit_rec *rec, struct buf *err)
+{
+    struct milter *m = arg;
+    return msink_write(m->sink, rec, err);
+}
+
+/* Put r and k in use; the old ones are released once the messages that
+ * hold them are done. */
+static void milter_swap(struct milter *m, struct rules *r, struct dkim_keys *k)
+{
+    pthread_mutex_lock(&m->mu);
+    struct rules *old_r = m->rules;
+    struct dkim_keys *old_k = m->keys;
+    m->rules = r;
+    m->keys = k;
+    pthread_mutex_unlock(&m->mu);
+    dkim_keys_unref(old_k);
+    rules_unref(old_r);
+}
+
+static size_t keys_count(const struct dkim_keys *k)
+{
+    return k != NULL ? dkim_keys_count(k) : 0;
+}
+
+/* --- config, rules and keys ------------------------------------------------- */
+
+static bool load_conf(struct milter *m)
+{
+    struct diags g;
+    diags_init(&g);
+    if (!conf_load(&m->conf, m->conf_path, &g)) {
+        diags_print(&g, stderr);
+        fprintf(stderr, PROG ": %zu error%s in %s\n", g.n, plural(g.n), m->conf_path);
+        diags_free(&g);
+        return false;
+    }
+    diags_free(&g);
+    return true;
+}
+
+static struct rules *load_rules(const char *dir, bool print_warnings)
+{
+    struct diags g, w;
+    diags_init(&g);
+    diags_init(&w);
+    struct rules *r = rules_load(dir, &g, &w);
+    if (r == NULL) {
+        diags_print(&g, stderr);
+        fprintf(stderr, PROG ": %zu error%s in the rules of %s\n", g.n, plural(g.n), dir);
+    }
+    if (print_warnings)
+        diags_print(&w, stderr);
+    else
+        log_diags(LOG_LVL_WARN, "rules_warning", &w);
+    diags_free(&g);
+    diags_free(&w);
+    return r;
+}
+
+/* The active keys of r into *out (NULL when there are none).  False when
+ * a key cannot be read, with every error in errs. */
+static bool load_keys(const struct rules *r, struct dkim_keys **out, struct diags *errs)
+{
+    *out = dkim_keys_load(r, errs);
+    return *out != NULL || errs->n == 0;
+}
+
+/* -n: read the keys and print the verdict.  Returns the exit status. */
+static int check_keys_here(const struct milter *m)
+{
+    struct diags g;
+    diags_init(&g);
+    struct dkim_keys *k = NULL;
+    int status = 0;
+    if (!load_keys(m->rules, &k, &g)) {
+        diags_print(&g, stderr);
+        fprintf(stderr, PROG ": %zu error%s in the DKIM keys of the rules of %s (read as user %s)\n", g.n,
+                plural(g.n), m->rules_dir, m->dm.pw.pw_name);
+        status = 1;
+    } else {
+        printf("dkim: %zu active key%s, readable by user %s\n", keys_count(k), plural(keys_count(k)),
+               m->dm.pw.pw_name);
+    }
+    dkim_keys_unref(k);
+    diags_free(&g);
+    return status;
+}
+
+/* -n: the keys are read as `user`, like the daemon does; started as root,
+ * a child process drops privileges for that. */
+static bool check_keys(struct milter *m)
+{
+    if (geteuid() != 0 || m->dm.pw.pw_uid == 0)
+        return check_keys_here(m) == 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        struct buf err;
+        buf_init(&err);
+        if (!daemon_drop_privileges(&m->dm, &err)) {
+            fprintf(stderr, PROG ": %s\n", err.data);
+            _exit(1);
+        }
+        int status = check_keys_here(m);
+        fflush(stdout);
+        _exit(status);
+    }
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+}
+
+static void print_summary(const struct milter *m)
+{
+    const struct rules *r = m->rules;
+    for (size_t i = 0; i < r->n_tenants; i++)
+        rules_summary_tenant(&r->tenants[i], stdout);
+    printf("listen: %s\n", m->conf.milter.listen);
+    printf("user: %s, state: %s/" MSINK_STORE_FILE ", on_error: %s, authserv_id: %s\n", m->conf.user,
+           m->conf.state_dir, m->conf.milter.on_error == MILTER_ON_ERROR_ACCEPT ? "accept" : "tempfail",
+           m->conf.milter.authserv_id);
+}
+
+/* --- reload (SIGHUP) --------------------------------------------------------- */
+
+static void reload_failed(struct milter *m, const struct diags *errs, const char *what, const char *path)
+{
+    log_diags(LOG_LVL_ERR, "reload_error", errs);
+    struct buf kv;
+    buf_init(&kv);
+    buf_kv(&kv, "status", "failed");
+    buf_kvf(&kv, "errors", "%zu", errs->n);
+    buf_kv(&kv, what, path);
+    buf_kv(&kv, "note", "keeping the rules and keys in use");
+    log_event(LOG_LVL_ERR, "reload", &kv);
+    buf_free(&kv);
+    atomic_fetch_add(&m->n_reload_failures, 1);
+}
+
+/* The rules directory named by postern.yaml now, NULL with errs set.  The
+ * other settings (socket, user, state_dir, time zone...) take a restart. */
+static char *reload_rules_dir(struct milter *m, struct diags *errs)
+{
+    struct postern_conf nc;
+    memset(&nc, 0, sizeof nc);
+    if (!conf_load(&nc, m->conf_path, errs)) {
+        tz_select(m->conf.timezone);
+        return NULL;
+    }
+    char *dir = mem_strdup(nc.rules);
+    if (strcmp(nc.timezone, m->conf.timezone) != 0)
+        log_msg(LOG_LVL_NOTICE, "reload", "note=\"timezone changed to %s: takes effect at restart\"", nc.timezone);
+    conf_free(&nc);
+    tz_select(m->conf.timezone); /* conf_load selected the file's zone */
+    return dir;
+}
+
+static bool milter_reload(struct milter *m)
+{
+    struct diags errs, warns;
+    diags_init(&errs);
+    diags_init(&warns);
+    struct rules *r = NULL;
+    struct dkim_keys *k = NULL;
+    char *dir = reload_rules_dir(m, &errs);
+    bool ok = false;
+    if (dir == NULL) {
+        reload_failed(m, &errs, "config", m->conf_path);
+    } else if ((r = rules_load(dir, &errs, &warns)) == NULL) {
+        log_diags(LOG_LVL_WARN, "rules_warning", &warns);
+        reload_failed(m, &errs, "rules", dir);
+    } else if (!load_keys(r, &k, &errs)) {
+        log_diags(LOG_LVL_WARN, "rules_warning", &warns);
+        reload_failed(m, &errs, "rules", dir);
+        rules_unref(r);
+    } else {
+        log_diags(LOG_LVL_WARN, "rules_warning", &warns);
+        milter_swap(m, r, k);
+        mem_free(m->rules_dir);
+        m->rules_dir = dir;
+        dir = NULL;
+        atomic_fetch_add(&m->n_reloads, 1);
+        struct buf kv;
+        buf_init(&kv);
+        buf_kv(&kv, "status", "ok");
+        buf_kvf(&kv, "tenants", "%zu", r->n_tenants);
+        buf_kvf(&kv, "files", "%zu", r->n_files);
+        buf_kvf(&kv, "keys", "%zu", keys_count(k));
+        buf_kv(&kv, "rules", m->rules_dir);
+        log_event(LOG_LVL_INFO, "reload", &kv);
+        buf_free(&kv);
+        ok = true;
+    }
+    mem_free(dir);
+    diags_free(&errs);
+    diags_free(&warns);
+    return ok;
+}
+
+/* The reload thread: SIGHUP is blocked everywhere and libmilter's signal
+ * thread never waits for it (see sigwait() below), so it comes here. */
+static void *reload_main(void *arg)
+{
+    struct milter *m = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (atomic_load(&m->reloader_quit))
+            break;
+        if (sig == SIGHUP)
+            milter_reload(m);
+        else if (errno != EINTR)
+            log_msg(LOG_LVL_ERR, "reload", "error=\"sigwaitinfo: %s\"", strerror(errno));
+    }
+    return NULL;
+}
+
+static bool reloader_start(struct milter *m, struct buf *err)
+{
+    int rc = pthread_create(&m->reloader, NULL, reload_main, m);
+    if (rc != 0) {
+        buf_printf(err, "cannot start the reload thread: %s", strerror(rc));
+        return false;
+    }
+    m->reloader_started = true;
+    return true;
+}
+
+static void reloader_stop(struct milter *m)
+{
+    if (!m->reloader_started)
+        return;
+    atomic_store(&m->reloader_quit, true);
+    pthread_kill(m->reloader, SIGHUP); /* directed at it: no other thread sees it */
+    pthread_join(m->reloader, NULL);
+    m->reloader_started = false;
+}
+
+/* libmilter's signal thread: sigwait({SIGHUP, SIGTERM, SIGINT}) stops the
+ * milter on any of them.  In this process SIGHUP belongs to the reload
+ * thread (sigwaitinfo, not interposed): it is taken out of every sigwait()
+ * set.  Interposition: libmilter's call resolves to this definition. */
+int sigwait(const sigset_t *restrict set, int *restrict sig)
+{
+    typedef int (*sigwait_fn)(const sigset_t *, int *);
+    static _Atomic(sigwait_fn) real;
+    sigwait_fn f = atomic_load(&real);
+    if (f == NULL) {
+        f = (sigwait_fn)dlsym(RTLD_NEXT, "sigwait");
+        if (f == NULL)
+            return ENOSYS;
+        atomic_store(&real, f);
+    }
+    sigset_t s = *set;
+    sigdelset(&s, SIGHUP);
+    return f(&s, sig);
+}
+
+/* Before any thread: the signals are taken by sigwait in dedicated
+ * threads only (libmilter's, ours); SIGPIPE is ignored (a peer that left). */
+static void signals_block(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* --- the socket -------------------------------------------------------------- */
+
+/* milter.listen (unix:/path, inet:host:port) in libmilter's syntax
+ * (unix:/path, inet:port@host, inet6:port@[addr]). */
+static void listen_parse(struct milter *m)
+{
+    const char *l = m->conf.milter.listen;
+    struct buf b;
+    buf_init(&b);
+    if (strncmp(l, "unix:", 5) == 0) {
+        m->unix_path = mem_strdup(l + 5);
+        buf_puts(&b, l);
+    } else {
+        const char *hp = l + 5, *colon = strrchr(hp, ':');
+        char *host = mem_strndup(hp, (size_t)(colon - hp));
+        size_t hl = strlen(host);
+        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+            host[hl - 1] = '\0';
+            memmove(host, host + 1, hl - 1);
+        }
+        if (host[0] == '\0' || strcmp(host, "*") == 0)
+            buf_printf(&b, "inet:%s", colon + 1);
+        else if (strchr(host, ':') != NULL)
+            buf_printf(&b, "inet6:%s@[%s]", colon + 1, host);
+        else
+            buf_printf(&b, "inet:%s@%s", colon + 1, host);
+        mem_free(host);
+    }
+    m->conn = buf_detach(&b);
+    buf_free(&b);
+}
+
+/* A unix socket path: refused when not a socket or when a live process
+ * listens on it; a stale socket is left for smfi_opensocket() to remove. */
+static bool unix_path_check(const char *path, struct buf *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return true;
+        buf_printf(err, "milter.listen unix:%s: %s", path, strerror(errno));
+        return false;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        buf_printf(err, "milter.listen unix:%s: %s exists and is not a socket", path, path);
+        return false;
+    }
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe >= 0) {
+        int rc = connect(probe, (struct sockaddr *)&sun, sizeof sun);
+        int e = errno;
+        close(probe);
+        if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+            buf_printf(err, "milter.listen unix:%s: another process is listening on %s", path, path);
+            return false;
+        }
+    }
+    log_msg(LOG_LVL_INFO, "stale_socket", "path=%s removed=yes", path);
+    return true;
+}
+
+/* Create the listening socket (as root), 0666 when it is a unix one. */
+static bool socket_open(struct milter *m, struct buf *err)
+{
+    if (m->unix_path != NULL && !unix_path_check(m->unix_path, err))
+        return false;
+    struct buf why;
+    buf_init(&why);
+    bool ok = adapter_listen(&m->ad, PROG, m->conn, &why);
+    if (!ok)
+        buf_printf(err, "milter.listen %s: %s", m->conf.milter.listen, why.data);
+    buf_free(&why);
+    /* Postfix's smtpd (user postfix) connects to it: world-writable, as
+     * Postfix's own sockets in private/ are; the directory guards it. */
+    if (ok && m->unix_path != NULL && chmod(m->unix_path, 0666) != 0) {
+        buf_printf(err, "milter.listen %s: chmod 0666: %s", m->conf.milter.listen, strerror(errno));
+        ok = false;
+    }
+    return ok;
+}
+
+/* At the end: the socket file, when libmilter left it and we may remove it. */
+static void socket_remove(const struct milter *m)
+{
+    struct stat st;
+    if (m->unix_path != NULL && lstat(m->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        unlink(m->unix_path) != 0 && errno != ENOENT)
+        log_msg(LOG_LVL_NOTICE, "socket", "path=%s note=\"left in place: %s\"", m->unix_path, strerror(errno));
+}
+
+/* --- start and serve ---------------------------------------------------------- */
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    int ch;
+    memset(o, 0, sizeof *o);
+    o->conf = DEFAULT_CONF;
+    while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
+        switch (ch) {
+        case 'c': o->conf = optarg; break;
+        case 'f': o->foreground = true; break;
+        case 'n': o->check = true; break;
+        case 'd': o->debug = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        exit(2);
+    }
+}
+
+/* 1. configuration, time zone, rules, user.  False: exit 1. */
+static bool milter_configure(struct milter *m)
+{
+    const struct options *o = &m->opt;
+    m->conf_path = daemon_absolute_path(o->conf);
+    if (!load_conf(m))
+        return false;
+    log_open(PROG, !o->check && !o->foreground, o->foreground || o->check,
+             o->debug ? LOG_LVL_DEBUG : (enum log_level)m->conf.log_level);
+    if (!tz_select(m->conf.timezone)) {
+        fprintf(stderr, PROG ": %s: timezone: unknown zone %s\n", m->conf_path, m->conf.timezone);
+        return false;
+    }
+    m->rules_dir = mem_strdup(m->conf.rules);
+    m->rules = load_rules(m->rules_dir, o->check);
+    if (m->rules == NULL) {
+        if (!o->check)
+            log_msg(LOG_LVL_ERR, "fatal", "error=\"errors in the rules of %s\"", m->rules_dir);
+        return false;
+    }
+    if (!daemon_set_user(&m->dm, m->conf.user)) {
+        fprintf(stderr, PROG ": %s: user: no such user \"%s\" (create it, e.g. adduser --system --group %s, "
+                         "or name an existing one)\n", m->conf_path, m->conf.user, m->conf.user);
+        if (!o->check)
+            log_msg(LOG_LVL_ERR, "fatal", "error=\"user %s does not exist\"", m->conf.user);
+        return false;
+    }
+    listen_parse(m);
+    m->pl.rules_get = milter_rules_get;
+    m->pl.keys_get = milter_keys_get;
+    m->pl.audit = milter_audit;
+    m->pl.arg = m;
+    m->pl.on_error = m->conf.milter.on_error == MILTER_ON_ERROR_ACCEPT ? PL_ACCEPT : PL_TEMPFAIL;
+    return true;
+}
+
+/* 7. the keys, read as `user`: every error logged (and on the terminal
+ * of a shell waiting for a background start). */
+static void milter_keys_start(struct milter *m)
+{
+    struct diags g;
+    diags_init(&g);
+    struct dkim_keys *k = NULL;
+    if (!load_keys(m->rules, &k, &g)) {
+        log_diags(LOG_LVL_ERR, "key_error", &g);
+        if (!m->opt.foreground)
+            diags_print(&g, stderr);
+        size_t n = g.n;
+        diags_free(&g);
+        startup_fail(m, "%zu error%s in the DKIM keys of the rules of %s (read as user %s)", n, plural(n),
+                     m->rules_dir, m->dm.pw.pw_name);
+    }
+    diags_free(&g);
+    m->keys = k;
+}
+
+static void log_start(const struct milter *m)
+{
+    struct buf kv;
+    buf_init(&kv);
+    buf_kv(&kv, "version", PACKAGE_VERSION);
+    buf_kvf(&kv, "pid", "%ld", (long)getpid());
+    buf_kv(&kv, "listen", m->conf.milter.listen);
+    buf_kvf(&kv, "tenants", "%zu", m->rules->n_tenants);
+    buf_kvf(&kv, "keys", "%zu", keys_count(m->keys));
+    buf_kv(&kv, "rules", m->rules_dir);
+    buf_kv(&kv, "state_dir", m->conf.state_dir);
+    buf_kv(&kv, "user", m->dm.pw.pw_name);
+    buf_kv(&kv, "on_error", m->pl.on_error == PL_ACCEPT ? "accept" : "tempfail");
+    buf_kv(&kv, "tcp_tune", m->unix_path != NULL ? "n/a" : tcp_tune_enabled() ? "on" : "off");
+    log_event(LOG_LVL_INFO, "start", &kv);
+    buf_free(&kv);
+}
+
+/* 2-8: everything up to serving. */
+static void milter_start(struct milter *m)
+{
+    struct buf err;
+    buf_init(&err);
+    signals_block();
+    if (!m->opt.foreground)
+        daemon_background(&m->dm);
+    tcp_tune_enable(tcp_tune_wanted());
+
+    /* 3-5. pid file, state directory, socket (still privileged) */
+    adapter_init(&m->ad, &m->pl, NULL);
+    m->adapter_ready = true;
+    if (!daemon_pidfile_take(&m->dm, m->conf.milter.pid_file, &err) ||
+        !daemon_state_dir_prepare(&m->dm, m->conf.state_dir, &err) || !socket_open(m, &err))
+        startup_fail(m, "%s", err.data);
+
+    /* 6-8. privileges, keys, audit sink */
+    if (!daemon_drop_privileges(&m->dm, &err))
+        startup_fail(m, "%s", err.data);
+    milter_keys_start(m);
+    m->sink = msink_open(m->conf.state_dir, m->conf.policyd.sync == SYNC_FULL, &err);
+    if (m->sink == NULL)
+        startup_fail(m, "cannot open the audit journal and store in %s: %s", m->conf.state_dir, err.data);
+    if (!reloader_start(m, &err))
+        startup_fail(m, "%s", err.data);
+    buf_free(&err);
+}
+
+/* 9. serve until SIGTERM/SIGINT; returns the exit status. */
+static int milter_serve(struct milter *m)
+{
+    log_start(m);
+    daemon_ready(&m->dm);
+    bool clean = adapter_run(&m->ad);
+    log_msg(LOG_LVL_NOTICE, "stopping", "smfi_main=%s", clean ? "ok" : "failed");
+    size_t left = adapter_drain(&m->ad, MILTER_STOP_GRACE_MS);
+    reloader_stop(m);
+    msink_close(m->sink);
+    m->sink = NULL;
+    socket_remove(m);
+    int status = clean ? 0 : 1;
+    log_msg(LOG_LVL_INFO, "stop",
+            "connections_left=%zu negotiations_refused=%llu reloads=%llu reload_failures=%llu tcp_tuned=%llu "
+            "status=%d",
+            left, (unsigned long long)atomic_load(&m->ad.n_refused),
+            (unsigned long long)atomic_load(&m->n_reloads), (unsigned long long)atomic_load(&m->n_reload_failures),
+            (unsigned long long)tcp_tune_count(), status);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct milter m;
+    memset(&m, 0, sizeof m);
+    parse_options(argc, argv, &m.opt);
+    umask(027);
+    /* -f logs to stderr only (a supervisor such as systemd keeps it);
+     * in the background, to syslog (facility mail) */
+    log_open(PROG, !m.opt.check && !m.opt.foreground, m.opt.foreground || m.opt.check,
+             m.opt.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    pthread_mutex_init(&m.mu, NULL);
+    daemon_init(&m.dm, PROG);
+
+    if (!milter_configure(&m)) {
+        milter_release(&m);
+        return 1;
+    }
+    if (m.opt.check) {
+        print_summary(&m);
+        bool keys_ok = check_keys(&m);
+        if (keys_ok)
+            printf("ok: %s; %zu tenant%s, %zu file%s in %s\n", m.conf_path, m.rules->n_tenants,
+                   plural(m.rules->n_tenants), m.rules->n_files, plural(m.rules->n_files), m.rules_dir);
+        milter_release(&m);
+        return keys_ok ? 0 : 1;
+    }
+    milter_start(&m);
+    int status = milter_serve(&m);
+    milter_release(&m);
+    return status;
+}

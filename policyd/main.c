@@ -24,21 +24,14 @@
  *      holds into the store (a crash leaves decisions there), then load the
  *      counters of the current windows into memory;
  *   8. serve (server.c) until SIGTERM/SIGINT; then remove the pid file and
- *      the unix sockets and exit 0. */
-#include <errno.h>
-#include <fcntl.h>
+ *      the unix sockets and exit 0.
+ * Steps 2, 3, 4 and 6 are lib/daemon.c's, shared with postern-milter. */
 #include <getopt.h>
-#include <grp.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -46,6 +39,7 @@
 #include "alloc.h"
 #include "conf.h"
 #include "counters.h"
+#include "daemon.h"
 #include "diag.h"
 #include "journal.h"
 #include "log.h"
@@ -80,21 +74,10 @@ static void usage(FILE *out)
 }
 
 /* Remove what start-up has created so far, then exit 1 with msg. */
-static _Noreturn void startup_fail(struct policyd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static _Noreturn void startup_fail(struct policyd *d, struct daemon *dm, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void pidfile_release(struct policyd *d)
-{
-    if (d->pid_fd < 0)
-        return;
-    /* after the privilege drop the directory may not be ours: an empty
-     * pid file is then left (its lock dies with us) */
-    if (unlink(d->pid_path) != 0 && ftruncate(d->pid_fd, 0) != 0)
-        log_msg(LOG_LVL_NOTICE, "pid_file", "path=%s error=\"%s\"", d->pid_path, strerror(errno));
-    close(d->pid_fd);
-    d->pid_fd = -1;
-}
-
-static void startup_fail(struct policyd *d, const char *fmt, ...)
+static void startup_fail(struct policyd *d, struct daemon *dm, const char *fmt, ...)
 {
     struct buf b;
     va_list ap;
@@ -103,7 +86,7 @@ static void startup_fail(struct policyd *d, const char *fmt, ...)
     buf_vprintf(&b, fmt, ap);
     va_end(ap);
     server_free(d);
-    pidfile_release(d);
+    daemon_pidfile_release(dm);
     log_fatal("%s", b.data);
 }
 
@@ -113,21 +96,6 @@ static const char *plural(size_t n)
 }
 
 /* --- config and rules ----------------------------------------------------- */
-
-static char *absolute_path(const char *path)
-{
-    if (path[0] == '/')
-        return mem_strdup(path);
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof cwd) == NULL)
-        return mem_strdup(path);
-    struct buf b;
-    buf_init(&b);
-    buf_printf(&b, "%s/%s", cwd, path);
-    char *s = buf_detach(&b);
-    buf_free(&b); /* buf_detach leaves b initialised */
-    return s;
-}
 
 static bool load_conf(struct policyd *d)
 {
@@ -187,144 +155,6 @@ static void print_summary(const struct policyd *d)
            plural(r->n_tenants), accounts, plural(accounts), r->n_files, plural(r->n_files), d->rules_dir);
 }
 
-/* --- daemon mechanics ----------------------------------------------------- */
-
-/* Double fork.  Returns, in the daemon, the write end of a pipe on which
- * it reports readiness; the original process waits on the read end and
- * exits 0 when the daemon is ready, 1 when it died first. */
-static int daemonize(void)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        log_fatal("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        log_fatal("fork: %s", strerror(errno));
-    if (pid > 0) {
-        close(p[1]);
-        waitpid(pid, NULL, 0);
-        char c = 0;
-        ssize_t n;
-        do
-            n = read(p[0], &c, 1);
-        while (n < 0 && errno == EINTR);
-        _exit(n == 1 && c == '1' ? 0 : 1);
-    }
-    close(p[0]);
-    if (setsid() < 0)
-        log_fatal("setsid: %s", strerror(errno));
-    pid = fork();
-    if (pid < 0)
-        log_fatal("fork: %s", strerror(errno));
-    if (pid > 0)
-        _exit(0);
-    if (chdir("/") != 0)
-        log_fatal("chdir /: %s", strerror(errno));
-    return p[1];
-}
-
-static void detach_stdio(void)
-{
-    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    dup2(fd, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (fd > 2)
-        close(fd);
-}
-
-/* Create a missing directory (one level) owned by pw. */
-static bool make_dir(const char *dir, mode_t mode, const struct passwd *pw, struct buf *err)
-{
-    if (mkdir(dir, mode) != 0) {
-        buf_printf(err, "cannot create %s: %s", dir, strerror(errno));
-        return false;
-    }
-    if (chmod(dir, mode) != 0 || (geteuid() == 0 && chown(dir, pw->pw_uid, pw->pw_gid) != 0)) {
-        buf_printf(err, "cannot set the owner or mode of %s: %s", dir, strerror(errno));
-        return false;
-    }
-    log_msg(LOG_LVL_NOTICE, "mkdir", "path=%s owner=%s mode=%04o", dir, pw->pw_name, (unsigned)mode);
-    return true;
-}
-
-/* Take the pid file: refuse to run next to a live instance holding it. */
-static void pidfile_take(struct policyd *d, const struct passwd *pw)
-{
-    const char *path = d->conf.policyd.pid_file;
-    struct buf err;
-    buf_init(&err);
-    char *dir = mem_strdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash != NULL && slash != dir) {
-        *slash = '\0';
-        struct stat st;
-        /* a pid directory we create belongs to user, so that the daemon
-         * can remove its pid file after the privilege drop */
-        if (stat(dir, &st) != 0 && errno == ENOENT && !make_dir(dir, 0755, pw, &err)) {
-            mem_free(dir);
-            startup_fail(d, "pid_file %s: %s", path, err.data);
-        }
-    }
-    mem_free(dir);
-    buf_free(&err);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        startup_fail(d, "pid_file %s: cannot open: %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char text[32] = "";
-        ssize_t n = pread(fd, text, sizeof text - 1, 0);
-        text[n > 0 ? n : 0] = '\0';
-        text[strcspn(text, "\n")] = '\0';
-        close(fd);
-        startup_fail(d, "another " PROG " is running (pid %s): it holds the lock of %s", *text ? text : "?", path);
-    }
-    char line[32];
-    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-        close(fd);
-        startup_fail(d, "pid_file %s: cannot write: %s", path, strerror(errno));
-    }
-    fchmod(fd, 0644);
-    d->pid_fd = fd;
-    d->pid_path = mem_strdup(path);
-}
-
-static void state_dir_prepare(struct policyd *d, const struct passwd *pw)
-{
-    struct stat st;
-    struct buf err;
-    buf_init(&err);
-    if (stat(d->conf.state_dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            startup_fail(d, "state_dir %s is not a directory", d->conf.state_dir);
-    } else if (errno != ENOENT || !make_dir(d->conf.state_dir, 0750, pw, &err)) {
-        startup_fail(d, "state_dir %s: %s", d->conf.state_dir, err.len ? err.data : strerror(errno));
-    }
-    buf_free(&err);
-}
-
-/* initgroups/setgid/setuid to pw; verified: root cannot be regained. */
-static void drop_privileges(struct policyd *d, const struct passwd *pw)
-{
-    if (geteuid() != 0) {
-        if (pw->pw_uid == geteuid())
-            return; /* started as that user already */
-        startup_fail(d, "running as uid %ld, cannot switch to user %s: start as root, or set user: to the user "
-                        "running " PROG, (long)geteuid(), pw->pw_name);
-    }
-    if (pw->pw_uid == 0) {
-        log_msg(LOG_LVL_NOTICE, "privileges", "user=%s note=\"running as root as configured\"", pw->pw_name);
-        return;
-    }
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-        startup_fail(d, "cannot switch to user %s: %s", pw->pw_name, strerror(errno));
-    if (setuid(0) == 0 || geteuid() == 0 || getuid() == 0 || getegid() == 0)
-        startup_fail(d, "still root after switching to user %s: refusing to run", pw->pw_name);
-}
-
 /* --- main ----------------------------------------------------------------- */
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -349,7 +179,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 }
 
 /* Free everything of d (each part may not have been set up). */
-static void release(struct policyd *d, char *pw_name, struct buf *err)
+static void release(struct policyd *d, struct daemon *dm, struct buf *err)
 {
     server_free(d);
     counters_close(d->counters);
@@ -364,11 +194,9 @@ static void release(struct policyd *d, char *pw_name, struct buf *err)
     d->store = NULL;
     rules_unref(d->rules);
     d->rules = NULL;
-    pidfile_release(d);
-    mem_free(d->pid_path);
+    daemon_free(dm);
     mem_free(d->rules_dir);
     mem_free(d->conf_path);
-    mem_free(pw_name);
     conf_free(&d->conf);
     buf_free(err);
 }
@@ -378,7 +206,7 @@ int main(int argc, char **argv)
     struct options o;
     struct policyd d;
     struct buf err;
-    struct passwd pw;
+    struct daemon dm;
 
     parse_options(argc, argv, &o);
     umask(027);
@@ -387,10 +215,10 @@ int main(int argc, char **argv)
     log_open(PROG, !o.check && !o.foreground, o.foreground || o.check, o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
     server_init(&d);
     buf_init(&err);
-    memset(&pw, 0, sizeof pw);
+    daemon_init(&dm, PROG);
 
     /* 1. configuration, time zone, rules, user */
-    d.conf_path = absolute_path(o.conf);
+    d.conf_path = daemon_absolute_path(o.conf);
     if (!load_conf(&d))
         goto fail;
     log_open(PROG, !o.check && !o.foreground, o.foreground || o.check,
@@ -406,36 +234,31 @@ int main(int argc, char **argv)
             log_msg(LOG_LVL_ERR, "fatal", "error=\"errors in the rules of %s\"", d.rules_dir);
         goto fail;
     }
-    struct passwd *pwp = getpwnam(d.conf.user);
-    if (pwp == NULL) {
+    if (!daemon_set_user(&dm, d.conf.user)) {
         fprintf(stderr, PROG ": %s: user: no such user \"%s\" (create it, e.g. adduser --system --group %s, "
                          "or name an existing one)\n", d.conf_path, d.conf.user, d.conf.user);
         if (!o.check)
             log_msg(LOG_LVL_ERR, "fatal", "error=\"user %s does not exist\"", d.conf.user);
         goto fail;
     }
-    pw = *pwp; /* getpwnam's buffer is reused by initgroups */
-    pw.pw_name = mem_strdup(pwp->pw_name);
-    pw.pw_dir = pw.pw_gecos = pw.pw_shell = pw.pw_passwd = NULL;
     if (o.check) {
         print_summary(&d);
-        release(&d, pw.pw_name, &err);
+        release(&d, &dm, &err);
         return 0;
     }
 
     /* 2. background */
-    int ready_fd = -1;
     if (!o.foreground)
-        ready_fd = daemonize();
+        daemon_background(&dm);
 
     /* 3-5. pid file, state directory, sockets (still privileged) */
-    pidfile_take(&d, &pw);
-    state_dir_prepare(&d, &pw);
-    if (!server_bind(&d, &err))
-        startup_fail(&d, "%s", err.data);
+    if (!daemon_pidfile_take(&dm, d.conf.policyd.pid_file, &err) ||
+        !daemon_state_dir_prepare(&dm, d.conf.state_dir, &err) || !server_bind(&d, &err))
+        startup_fail(&d, &dm, "%s", err.data);
 
     /* 6. privileges */
-    drop_privileges(&d, &pw);
+    if (!daemon_drop_privileges(&dm, &err))
+        startup_fail(&d, &dm, "%s", err.data);
 
     /* 7. the store, created by and belonging to user */
     struct buf path;
@@ -449,12 +272,12 @@ int main(int argc, char **argv)
     d.store = store_open(path.data, sflags, &err);
     if (d.store == NULL) {
         buf_free(&path);
-        startup_fail(&d, "cannot open the store: %s", err.data);
+        startup_fail(&d, &dm, "cannot open the store: %s", err.data);
     }
     d.checkpointer = store_checkpointer_start(path.data, 500, &err);
     if (d.checkpointer == NULL) {
         buf_free(&path);
-        startup_fail(&d, "cannot start the store's checkpoints: %s", err.data);
+        startup_fail(&d, &dm, "cannot start the store's checkpoints: %s", err.data);
     }
     /* The journal: what a reply waits for (journal.h).  What it holds
      * from an earlier run (a crash, kill -9) is ingested into the store
@@ -466,20 +289,20 @@ int main(int argc, char **argv)
     int64_t ingested = 0;
     size_t nrows = 0;
     if (!journal_ingested(d.store, &ingested, &err))
-        startup_fail(&d, "cannot read the store: %s", err.data);
+        startup_fail(&d, &dm, "cannot read the store: %s", err.data);
     d.journal = journal_open(d.journal_dir, ingested, d.conf.policyd.sync == SYNC_FULL, &err);
     if (d.journal == NULL)
-        startup_fail(&d, "cannot open the journal: %s", err.data);
+        startup_fail(&d, &dm, "cannot open the journal: %s", err.data);
     int64_t t0 = clock_mono_us();
     if (!journal_ingest(d.store, d.journal_dir, 0, &d.ingest_cursor, &ingested, &nrows, &err))
-        startup_fail(&d, "cannot ingest the journal: %s", err.data);
+        startup_fail(&d, &dm, "cannot ingest the journal: %s", err.data);
     int64_t ingest_us = clock_mono_us() - t0;
     d.ingested = ingested;
     d.counters = counters_mem_open(d.clock);
     if (!counters_mem_load(d.counters, d.store, &err))
-        startup_fail(&d, "cannot load the counters: %s", err.data);
+        startup_fail(&d, &dm, "cannot load the counters: %s", err.data);
     if (!server_setup(&d, &err))
-        startup_fail(&d, "%s", err.data);
+        startup_fail(&d, &dm, "%s", err.data);
 
     struct buf kv;
     buf_init(&kv);
@@ -495,17 +318,12 @@ int main(int argc, char **argv)
     buf_kvf(&kv, "journal_ingested", "%zu", nrows);
     buf_kvf(&kv, "ingest_ms", "%lld", (long long)(ingest_us / 1000));
     buf_kvf(&kv, "counters", "%zu", counters_mem_size(d.counters));
-    buf_kv(&kv, "user", pw.pw_name);
+    buf_kv(&kv, "user", dm.pw.pw_name);
     buf_kv(&kv, "on_error", d.on_error_action);
     log_event(LOG_LVL_INFO, "start", &kv);
     buf_free(&kv);
 
-    if (ready_fd >= 0) {
-        detach_stdio();
-        if (write(ready_fd, "1", 1) != 1)
-            log_msg(LOG_LVL_WARN, "start", "note=\"could not tell the parent process that start-up succeeded\"");
-        close(ready_fd);
-    }
+    daemon_ready(&dm);
 
     /* 8. serve */
     int status = server_loop(&d);
@@ -513,11 +331,11 @@ int main(int argc, char **argv)
     log_msg(LOG_LVL_INFO, "stop", "requests=%llu batches=%llu store_errors=%llu ingested=%llu status=%d",
             (unsigned long long)d.n_requests, (unsigned long long)d.n_batches,
             (unsigned long long)d.n_store_errors, (unsigned long long)d.n_ingested, status);
-    release(&d, pw.pw_name, &err);
+    release(&d, &dm, &err);
     libevent_global_shutdown();
     return status;
 
 fail:
-    release(&d, pw.pw_name, &err);
+    release(&d, &dm, &err);
     return 1;
 }
