@@ -1350,7 +1350,6 @@ void server_init(struct policyd *d)
     d->limits = policy_limits_default;
     d->on_error_action = POLICYD_ON_ERROR_DUNNO;
     d->clock = clock_system();
-    d->pid_fd = -1;
     d->done_fd = -1;
 }
 

@@ -113,10 +113,6 @@ struct policyd {
 
     bool stopping;
 
-    /* life cycle (main.c) */
-    char *pid_path;                /* pid file we hold locked, NULL if none */
-    int pid_fd;                    /* -1 if none */
-
     /* counters for log lines */
     uint64_t refused;              /* connections refused over max_connections, not yet logged */
     int64_t refused_logged_us;     /* when the last connection_limit line was written */
