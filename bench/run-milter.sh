@@ -106,22 +106,30 @@ stop_pid() {
 
 osock=$LAB_PF_QUEUE/private/opendkim
 oport=10051
+# opendkim refuses a configuration or key under a directory others can
+# write (such as /tmp): its files live in a private directory under /run
+odir=""
 start_opendkim() { # start_opendkim SOCKET
-    cat >"$b/opendkim.conf" <<EOF
+    if [[ -z $odir ]]; then
+        odir=$(mktemp -d /run/postern-bench-opendkim.XXXXXX)
+        cp "$b/keys/bench.pem" "$odir/bench.pem"
+        chmod 600 "$odir/bench.pem"
+    fi
+    cat >"$odir/opendkim.conf" <<EOF
 Syslog no
 Mode s
 Domain bench.example
 Selector s1
-KeyFile $b/keys/bench.pem
+KeyFile $odir/bench.pem
 Canonicalization relaxed/relaxed
 InternalHosts 127.0.0.0/8
 Socket $1
-PidFile $b/opendkim.pid
+PidFile $odir/opendkim.pid
 UserID root
 Background no
 EOF
     : >"$b/opendkim.log"
-    ip netns exec "$LAB_NS" opendkim -f -x "$b/opendkim.conf" >>"$b/opendkim.log" 2>&1 &
+    ip netns exec "$LAB_NS" opendkim -f -x "$odir/opendkim.conf" >>"$b/opendkim.log" 2>&1 &
     mpid=$!
     local i
     for ((i = 0; i < 300; i++)); do
@@ -167,6 +175,7 @@ signed_check() { # a message of the last run carries a signature of bench.exampl
         grep -q '^DKIM-Signature:.*d=bench.example' && echo signed || echo UNSIGNED
 }
 
+trap '[[ -z $odir ]] || rm -rf "$odir"; _lab_on_exit' EXIT   # lab.sh's own EXIT trap, and ours
 results=$b/results
 : >"$results"
 record() { printf '%s %s %s\n' "$1" "$2" "$3" >>"$results"; say "$1: $2 s ($3)"; }

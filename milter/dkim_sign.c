@@ -529,6 +529,18 @@ struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
                 OPENSSL_cleanse(data, len);
                 mem_free(data);
             }
+            if (key.pem != NULL && key.alg == DKIM_SIGN_ED25519SHA256 && key.hcanon == DKIM_CANON_SIMPLE) {
+                /* libopendkim 2.11 makes Ed25519 signatures with simple
+                 * header canonicalization that no verifier accepts (its
+                 * own nor dkimpy): refused rather than sent broken */
+                diag_at(errors, file, dk->pos.line, dk->pos.col,
+                        "dkim: %s: ed25519-sha256 with simple header canonicalization (%s) is not supported "
+                        "(libopendkim's signatures would not verify): use relaxed/relaxed or relaxed/simple",
+                        dk->key_path, dk->canon);
+                n_errors++;
+                ds_key_clear(&key);
+                continue;
+            }
             if (key.pem == NULL) {
                 ds_key_clear(&key);
                 continue;

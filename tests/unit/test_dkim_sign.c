@@ -789,6 +789,31 @@ START_TEST(load_errors)
 }
 END_TEST
 
+/* Ed25519 with simple header canonicalization is refused at load:
+ * libopendkim 2.11's signatures of that kind verify nowhere. */
+START_TEST(ed25519_simple_refused)
+{
+    char file[200];
+    struct diags d;
+    diags_init(&d);
+    struct rules *r = rules_from("tenant: ed\n"
+                                 "domains: [ed.example]\n"
+                                 "dkim:\n"
+                                 "  - {domain: ed.example, selector: e1, key: @/ed.pem, canonicalization: simple/simple}\n"
+                                 "  - {domain: ed.example, selector: e2, key: @/ed.pem, canonicalization: relaxed/simple}\n",
+                                 file, sizeof file, &d);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_null(dkim_keys_load(r, &d));
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_msg(strstr(d.msgs[0], ":4:5: dkim: ") != NULL &&
+                      strstr(d.msgs[0], "ed25519-sha256 with simple header canonicalization (simple/simple) "
+                                        "is not supported") != NULL,
+                  "%s", d.msgs[0]);
+    diags_free(&d);
+    rules_unref(r);
+}
+END_TEST
+
 /* A PKCS#1 RSA key and a PEM block after a line of text are signing
  * keys (libopendkim itself would take neither for Ed25519 or the text);
  * an encrypted key is refused. */
@@ -992,6 +1017,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, folding);
     tcase_add_test(tc, lookup);
     tcase_add_test(tc, load_errors);
+    tcase_add_test(tc, ed25519_simple_refused);
     tcase_add_test(tc, key_formats);
     tcase_add_test(tc, load_empty);
     tcase_add_test(tc, message_errors);
