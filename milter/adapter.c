@@ -30,7 +30,12 @@ static struct adapter *adapter_current;
 #define ADAPTER_ACTIONS (SMFIF_ADDHDRS | SMFIF_SETSYMLIST)
 #define ADAPTER_STEPS SMFIP_HDR_LEADSPC
 /* Steps the milter does not use: the MTA need not send them. */
-#define ADAPTER_UNUSED_STEPS (SMFIP_NOUNKNOWN | SMFIP_NODATA)
+#define ADAPTER_UNUSED_STEPS (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOHELO)
+/* Stages whose answer is always "continue" (the pipeline decides at end
+ * of message): when the MTA allows it, they get no reply at all, which
+ * saves one round trip per stage and per header (protocol 6). */
+#define ADAPTER_NOREPLY \
+    (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
 
 /* Macros per stage (Postfix's names: "i" is the queue id). */
 static const struct {
@@ -48,6 +53,7 @@ struct adapter_conn {
     struct pl_conn pc;
     struct adapter *a;
     SMFICTX *ctx;
+    unsigned long noreply;     /* the SMFIP_NR_* steps negotiated */
 };
 
 /* --- libmilter, behind one wrapper each ------------------------------------ */
@@ -129,6 +135,9 @@ static void conn_end(struct adapter_conn *c)
         pthread_cond_broadcast(&a->idle);
     pthread_mutex_unlock(&a->mu);
 }
+
+/* The answer of a stage that may have been negotiated without reply. */
+static sfsistat status_reply(const struct adapter_conn *c, unsigned long nr_step, enum pl_status st);
 
 static sfsistat status_map(enum pl_status st)
 {
@@ -241,7 +250,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     if (conn_of(ctx) == NULL)
         return SMFIS_REJECT; /* stopping */
     *pf0 = ADAPTER_ACTIONS;
-    *pf1 = ADAPTER_STEPS | (f1 & ADAPTER_UNUSED_STEPS);
+    *pf1 = ADAPTER_STEPS | (f1 & (ADAPTER_UNUSED_STEPS | ADAPTER_NOREPLY));
+    conn_of(ctx)->noreply = f1 & ADAPTER_NOREPLY;
     *pf2 = 0;
     *pf3 = 0;
     for (size_t i = 0; i < sizeof adapter_macros / sizeof adapter_macros[0]; i++)
@@ -251,6 +261,13 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     return SMFIS_CONTINUE;
 }
 
+static sfsistat status_reply(const struct adapter_conn *c, unsigned long nr_step, enum pl_status st)
+{
+    if (st == PL_CONTINUE && (c->noreply & nr_step))
+        return SMFIS_NOREPLY;
+    return status_map(st);
+}
+
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
     struct adapter_conn *c = conn_of(ctx);
@@ -258,13 +275,13 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
         return SMFIS_TEMPFAIL;
     char ip[INET6_ADDRSTRLEN];
     addr_text(hostaddr, ip, sizeof ip);
-    return status_map(pl_connect(&c->pc, hostname, ip));
+    return status_reply(c, SMFIP_NR_CONN, pl_connect(&c->pc, hostname, ip));
 }
 
 static sfsistat cb_helo(SMFICTX *ctx, char *helo)
 {
     struct adapter_conn *c = conn_of(ctx);
-    return c == NULL ? SMFIS_TEMPFAIL : status_map(pl_helo(&c->pc, helo));
+    return c == NULL ? SMFIS_TEMPFAIL : status_reply(c, SMFIP_NR_HELO, pl_helo(&c->pc, helo));
 }
 
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
@@ -272,7 +289,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     struct adapter_conn *c = conn_of(ctx);
     if (c == NULL)
         return SMFIS_TEMPFAIL;
-    return status_map(pl_envfrom(&c->pc, argv != NULL ? argv[0] : NULL, act_macro, c));
+    return status_reply(c, SMFIP_NR_MAIL, pl_envfrom(&c->pc, argv != NULL ? argv[0] : NULL, act_macro, c));
 }
 
 static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
@@ -280,7 +297,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     struct adapter_conn *c = conn_of(ctx);
     if (c == NULL)
         return SMFIS_TEMPFAIL;
-    return status_map(pl_rcpt(&c->pc, argv != NULL && argv[0] != NULL ? argv[0] : ""));
+    return status_reply(c, SMFIP_NR_RCPT, pl_rcpt(&c->pc, argv != NULL && argv[0] != NULL ? argv[0] : ""));
 }
 
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
@@ -288,19 +305,19 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     struct adapter_conn *c = conn_of(ctx);
     if (c == NULL)
         return SMFIS_TEMPFAIL;
-    return status_map(pl_header(&c->pc, name, value));
+    return status_reply(c, SMFIP_NR_HDR, pl_header(&c->pc, name, value));
 }
 
 static sfsistat cb_eoh(SMFICTX *ctx)
 {
     struct adapter_conn *c = conn_of(ctx);
-    return c == NULL ? SMFIS_TEMPFAIL : status_map(pl_eoh(&c->pc, act_macro, c));
+    return c == NULL ? SMFIS_TEMPFAIL : status_reply(c, SMFIP_NR_EOH, pl_eoh(&c->pc, act_macro, c));
 }
 
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *data, size_t len)
 {
     struct adapter_conn *c = conn_of(ctx);
-    return c == NULL ? SMFIS_TEMPFAIL : status_map(pl_body(&c->pc, data, len));
+    return c == NULL ? SMFIS_TEMPFAIL : status_reply(c, SMFIP_NR_BODY, pl_body(&c->pc, data, len));
 }
 
 static sfsistat cb_eom(SMFICTX *ctx)

@@ -31,7 +31,9 @@
 #include "dkim_sign.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,6 +68,7 @@ struct ds_key {
     char *selector;
     char *pem;                 /* PKCS#8 PEM, NUL-terminated */
     size_t pem_len;
+    EVP_PKEY *pkey;            /* the same key, decoded (registered in ds_decoded) */
     dkim_alg_t alg;            /* DKIM_SIGN_RSASHA256 or DKIM_SIGN_ED25519SHA256 */
     dkim_canon_t hcanon, bcanon;
 };
@@ -202,8 +205,132 @@ static void ds_free(void *closure, void *p)
 
 /* --- loading ------------------------------------------------------------ */
 
+/* --- decoded keys for libopendkim ---------------------------------------
+ * libopendkim 2.11 decodes the PEM text given to dkim_sign() at every
+ * message (PEM_read_bio_PrivateKey() on a memory BIO), and with OpenSSL 3
+ * that costs more than the RSA signature itself (0.65-0.86 ms a key here).
+ * So the program defines PEM_read_bio_PrivateKey() itself (symbol
+ * interposition, as tcp_tune.c does for libmilter's sockets): for a memory
+ * BIO holding exactly the PEM text of a key loaded here, it returns that
+ * key, decoded once at load, with one more reference (libopendkim frees
+ * it with EVP_PKEY_free(); signing with one EVP_PKEY from several threads
+ * is safe); anything else goes to OpenSSL's own function.
+ *
+ * The registry of decoded keys is the one process-wide state of this file
+ * (behind a mutex): a key set registers its keys when it is loaded and
+ * unregisters them when it is freed; the same text loaded by two sets
+ * (a reload) is one entry with two users. */
+#define DS_DECODED_BUCKETS 4096
+
+struct ds_decoded {
+    struct ds_decoded *next;
+    char *pem;
+    size_t len;
+    uint64_t hash;
+    EVP_PKEY *pkey;
+    unsigned users;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct ds_decoded *bucket[DS_DECODED_BUCKETS];
+    size_t n;
+} ds_decoded = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0 };
+
+typedef EVP_PKEY *(*ds_pem_read_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
+static ds_pem_read_fn ds_pem_read_real;
+static pthread_once_t ds_pem_read_once = PTHREAD_ONCE_INIT;
+
+static void ds_pem_read_resolve(void)
+{
+    ds_pem_read_real = (ds_pem_read_fn)dlsym(RTLD_NEXT, "PEM_read_bio_PrivateKey");
+}
+
+static uint64_t ds_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Under the lock: the entry for this text, or NULL. */
+static struct ds_decoded *ds_decoded_find(const char *pem, size_t len, uint64_t h)
+{
+    for (struct ds_decoded *e = ds_decoded.bucket[h % DS_DECODED_BUCKETS]; e != NULL; e = e->next)
+        if (e->hash == h && e->len == len && memcmp(e->pem, pem, len) == 0)
+            return e;
+    return NULL;
+}
+
+static void ds_decoded_add(const struct ds_key *k)
+{
+    uint64_t h = ds_hash(k->pem, k->pem_len);
+    pthread_mutex_lock(&ds_decoded.lock);
+    struct ds_decoded *e = ds_decoded_find(k->pem, k->pem_len, h);
+    if (e == NULL) {
+        e = mem_alloc(sizeof *e);
+        e->pem = mem_strndup(k->pem, k->pem_len);
+        e->len = k->pem_len;
+        e->hash = h;
+        e->pkey = k->pkey;
+        EVP_PKEY_up_ref(e->pkey);
+        e->users = 0;
+        e->next = ds_decoded.bucket[h % DS_DECODED_BUCKETS];
+        ds_decoded.bucket[h % DS_DECODED_BUCKETS] = e;
+        ds_decoded.n++;
+    }
+    e->users++;
+    pthread_mutex_unlock(&ds_decoded.lock);
+}
+
+static void ds_decoded_remove(const struct ds_key *k)
+{
+    uint64_t h = ds_hash(k->pem, k->pem_len);
+    pthread_mutex_lock(&ds_decoded.lock);
+    struct ds_decoded **pp = &ds_decoded.bucket[h % DS_DECODED_BUCKETS];
+    while (*pp != NULL && !((*pp)->hash == h && (*pp)->len == k->pem_len && memcmp((*pp)->pem, k->pem, k->pem_len) == 0))
+        pp = &(*pp)->next;
+    struct ds_decoded *e = *pp;
+    if (e != NULL && --e->users == 0) {
+        *pp = e->next;
+        ds_decoded.n--;
+        EVP_PKEY_free(e->pkey);
+        OPENSSL_cleanse(e->pem, e->len);
+        mem_free(e->pem);
+        mem_free(e);
+    }
+    pthread_mutex_unlock(&ds_decoded.lock);
+}
+
+/* The interposed function (see above). */
+EVP_PKEY *PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
+{
+    if (bp != NULL && x == NULL && BIO_method_type(bp) == BIO_TYPE_MEM) {
+        char *data = NULL;
+        long n = BIO_get_mem_data(bp, &data);
+        if (n > 0 && data != NULL) {
+            uint64_t h = ds_hash(data, (size_t)n);
+            EVP_PKEY *found = NULL;
+            pthread_mutex_lock(&ds_decoded.lock);
+            struct ds_decoded *e = ds_decoded.n > 0 ? ds_decoded_find(data, (size_t)n, h) : NULL;
+            if (e != NULL && EVP_PKEY_up_ref(e->pkey))
+                found = e->pkey;
+            pthread_mutex_unlock(&ds_decoded.lock);
+            if (found != NULL)
+                return found;
+        }
+    }
+    pthread_once(&ds_pem_read_once, ds_pem_read_resolve);
+    if (ds_pem_read_real == NULL)
+        return NULL;
+    return ds_pem_read_real(bp, x, cb, u);
+}
+
 static void ds_key_clear(struct ds_key *k)
 {
+    if (k->pkey != NULL)
+        EVP_PKEY_free(k->pkey);
     mem_free(k->domain);
     mem_free(k->selector);
     if (k->pem != NULL) {
@@ -215,8 +342,10 @@ static void ds_key_clear(struct ds_key *k)
 
 static void ds_keys_free(struct dkim_keys *k)
 {
-    for (size_t i = 0; i < k->n_keys; i++)
+    for (size_t i = 0; i < k->n_keys; i++) {
+        ds_decoded_remove(&k->keys[i]);
         ds_key_clear(&k->keys[i]);
+    }
     mem_free(k->keys);
     for (size_t i = 0; i < k->n_groups; i++) {
         mem_free(k->groups[i]->keys);
@@ -381,6 +510,8 @@ static bool ds_parse_key(const char *path, const char *data, size_t len, int rul
     k->pem = mem_strndup(pem, (size_t)n);
     k->pem_len = (size_t)n;
     OPENSSL_cleanse(pem, (size_t)n);
+    k->pkey = pkey; /* kept, decoded: see ds_decoded */
+    pkey = NULL;
     ok = true;
 done:
     EVP_PKEY_free(pkey);
@@ -548,6 +679,7 @@ struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
             key.domain = mem_strdup(dk->domain);
             key.selector = mem_strdup(dk->selector);
             k->keys[k->n_keys++] = key;
+            ds_decoded_add(&k->keys[k->n_keys - 1]);
         }
     }
     buf_free(&why);
