@@ -309,6 +309,54 @@ f=$(sink_file)
 check "the MIME message arrived with its 8-bit part unchanged" grep -q 'Grüße aus Köln' "$f"
 expect_dual "MIME multipart, folded Subject:, 8-bit and base64 parts" r2026
 
+# long lines (980 characters, under Postfix's smtp_line_length_limit of
+# 990: longer ones are folded by Postfix's SMTP client after signing, see
+# postern-milter(8)) and bare LF line ends (Postfix makes them CRLF before
+# the milter sees the message)
+odd=$m/odd.eml
+python3 - "$odd" <<'PY'
+import sys
+long = "x" * 980
+msg = ("From: bob@corp.example\r\nTo: reader@remote.example\r\nSubject: long lines and bare LF\r\n"
+       "Date: Sat, 28 Nov 2026 12:00:00 +0000\r\nMessage-ID: <odd-1@corp.example>\r\n\r\n"
+       + long + "\r\n" + "a line ended by a bare LF\n" + long + "\n" + "last line\r\n")
+open(sys.argv[1], "w").write(msg)
+PY
+n_sent=$((n_sent + 1))
+last_rcpt="m$n_sent@remote.example"
+before=$(lab_sink_count)
+lab_send_auth bob@corp.example secret --to "$last_rcpt" --data "@$odd" ||
+    { tail -5 "$LAB_SWAKS_LOG"; lab_fail "the long-line message was refused"; }
+lab_wait_sink $((before + 1)) 120 || lab_fail "the long-line message did not reach the sink"
+f=$(sink_file)
+check "the long-line message arrived with its 980-character lines" grep -q "$(printf 'x%.0s' $(seq 980))" "$f"
+expect_dual "980-character lines and bare LF line ends" r2026
+
+# a message that already carries a signature of another domain: ours are
+# added on top and verify; the old one is left as it was
+presigned=$m/presigned.eml
+printf '%s\r\n' "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=other.example; s=old;" \
+    " h=from:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA" \
+    "From: bob@corp.example" "To: reader@remote.example" "Subject: already signed elsewhere" \
+    "Date: Sat, 28 Nov 2026 12:00:00 +0000" "Message-ID: <presigned-1@corp.example>" "" \
+    "a forwarded message" >"$presigned"
+n_sent=$((n_sent + 1))
+last_rcpt="m$n_sent@remote.example"
+before=$(lab_sink_count)
+lab_send_auth bob@corp.example secret --to "$last_rcpt" --data "@$presigned" ||
+    { tail -5 "$LAB_SWAKS_LOG"; lab_fail "the pre-signed message was refused"; }
+lab_wait_sink $((before + 1)) 120 || lab_fail "the pre-signed message did not reach the sink"
+f=$(sink_file)
+verify_ours() { # verify_ours FILE: signatures 0 and 1 (ours, on top) verify
+    local i
+    for i in 0 1; do
+        ip netns exec "$LAB_NS" dkimverify --index "$i" <"$1" | grep -q 'signature ok' || return 1
+    done
+}
+check "a message signed by another domain: three signatures, the old one kept" \
+    test "$(sigs "$f" | grep -c .)" -eq 3 -a "$(sigs "$f" | grep -c 'd=other.example')" -eq 1
+check "a message signed by another domain: our two signatures (on top) verify" verify_ours "$f"
+
 # --- 4. reload: the active RSA selector switches to r2027 -----------------------------
 write_dkim r2027
 n=$(log_count 'event=reload status=ok')
