@@ -181,7 +181,7 @@ signed_check() { # the first 5 readable queued messages of the last run carry a 
     if ((n > 0 && signed == n)); then echo signed; else echo "UNSIGNED ($signed of $n)"; fi
 }
 
-trap '[[ -z $odir ]] || rm -rf "$odir"; _lab_on_exit' EXIT   # lab.sh's own EXIT trap, and ours
+trap 'rc=$?; [[ -z $odir ]] || rm -rf "$odir"; (exit $rc); _lab_on_exit' EXIT   # ours, then lab.sh's own (which exits with $?)
 results=$b/results
 : >"$results"
 record() { printf '%s %s %s\n' "$1" "$2" "$3" >>"$results"; say "$1: $2 s ($3)"; }
