@@ -69,6 +69,7 @@ struct ds_key {
     char *pem;                 /* PKCS#8 PEM, NUL-terminated */
     size_t pem_len;
     EVP_PKEY *pkey;            /* the same key, decoded (registered in ds_decoded) */
+    bool subdomains;           /* also signs for subdomains (the rule's subdomains: true) */
     dkim_alg_t alg;            /* DKIM_SIGN_RSASHA256 or DKIM_SIGN_ED25519SHA256 */
     dkim_canon_t hcanon, bcanon;
 };
@@ -678,6 +679,7 @@ struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
             }
             key.domain = mem_strdup(dk->domain);
             key.selector = mem_strdup(dk->selector);
+            key.subdomains = dk->subdomains;
             k->keys[k->n_keys++] = key;
             ds_decoded_add(&k->keys[k->n_keys - 1]);
         }
@@ -749,21 +751,26 @@ static void ds_fail(struct buf *err, const struct ds_signer *sg, const char *wha
 }
 
 struct dkim_signing *dkim_sign_begin(struct dkim_keys *k, const char *tenant, const char *domain, const char *job,
-                                     struct buf *err)
+                                     bool subdomain, struct buf *err)
 {
     char mk[2 * DS_NAME_MAX + 2];
     size_t mlen;
     if (k == NULL || tenant == NULL || domain == NULL || !ds_map_key(mk, sizeof mk, tenant, domain, &mlen))
         return NULL;
     const struct ds_group *g = hmap_get(&k->map, mk, mlen);
-    if (g == NULL || g->n == 0)
+    size_t usable = 0;
+    for (size_t i = 0; g != NULL && i < g->n; i++)
+        usable += !subdomain || g->keys[i]->subdomains;
+    if (usable == 0)
         return NULL;
     struct dkim_signing *s = mem_alloc(sizeof *s);
     s->keys = dkim_keys_ref(k);
     s->job = mem_strdup(job != NULL && job[0] != '\0' ? job : "-");
-    s->signers = mem_array(g->n, sizeof *s->signers);
+    s->signers = mem_array(usable, sizeof *s->signers);
     buf_init(&s->line);
     for (size_t i = 0; i < g->n; i++) {
+        if (subdomain && !g->keys[i]->subdomains)
+            continue;
         struct ds_signer *sg = &s->signers[s->n++];
         DKIM_STAT st = DKIM_STAT_OK;
         sg->key = g->keys[i];

@@ -43,10 +43,11 @@ size_t dkim_keys_count(const struct dkim_keys *k);
  * `domain` (both compared without case): one per active key of that domain
  * in that tenant's rules.  NULL with err empty when there is no such key
  * (nothing to sign); NULL with err set when libopendkim fails.  job: an id
- * for libopendkim's messages (the queue id; copied).  The context holds a
- * reference to k. */
+ * for libopendkim's messages (the queue id; copied).  With subdomain,
+ * `domain` is a parent of the From: domain and only the keys whose rule
+ * says `subdomains: true` sign.  The context holds a reference to k. */
 struct dkim_signing *dkim_sign_begin(struct dkim_keys *k, const char *tenant, const char *domain, const char *job,
-                                     struct buf *err);
+                                     bool subdomain, struct buf *err);
 /* Feed the message as the MTA passes it: each header (value as received,
  * folding kept: without the blank after the colon, which is put back as
  * one space, or with it (SMFIP_HDR_LEADSPC); folds with LF or CRLF), the

@@ -279,22 +279,35 @@ static void pl_sign_begin(struct pl_conn *c)
         return;
     }
     const struct tenant *owner = rules_find_domain(m->rules, m->from_domain);
-    if (owner == NULL || strcmp(owner->name, m->tenant) != 0) {
+    if (owner != NULL && strcmp(owner->name, m->tenant) != 0) {
         m->nosign = "From: domain is not the tenant's";
-        return;
-    }
-    if (m->keys == NULL) {
-        m->nosign = "no active DKIM key for the From: domain";
         return;
     }
     struct buf err;
     buf_init(&err);
-    m->signing = dkim_sign_begin(m->keys, m->tenant, m->from_domain, m->queue_id != NULL ? m->queue_id : "-", &err);
+    const char *job = m->queue_id != NULL ? m->queue_id : "-";
+    /* the From: domain's own keys; else those of the nearest parent
+     * domain of the tenant whose keys sign for subdomains */
+    if (owner != NULL && m->keys != NULL) {
+        m->signing = dkim_sign_begin(m->keys, m->tenant, m->from_domain, job, false, &err);
+        m->sign_domain = m->from_domain;
+    }
+    for (const char *p = strchr(m->from_domain, '.'); m->keys != NULL && m->signing == NULL && err.len == 0 &&
+                                                      p != NULL && strchr(p + 1, '.') != NULL;
+         p = strchr(p + 1, '.')) {
+        const struct tenant *po = rules_find_domain(m->rules, p + 1);
+        if (po == NULL)
+            continue;
+        if (strcmp(po->name, m->tenant) != 0)
+            break; /* a parent of another tenant: nothing above is ours to use */
+        m->signing = dkim_sign_begin(m->keys, m->tenant, p + 1, job, true, &err);
+        m->sign_domain = p + 1;
+    }
     if (m->signing == NULL) {
         if (err.len > 0)
             pl_fail(c, "dkim", err.data);
         else
-            m->nosign = "no active DKIM key for the From: domain";
+            m->nosign = owner == NULL ? "From: domain is not the tenant's" : "no active DKIM key for the From: domain";
         buf_free(&err);
         return;
     }
@@ -419,7 +432,7 @@ static enum pl_status pl_eom_sign(struct pl_conn *c, const struct pl_actions *ac
         struct audit_rec rec;
         pl_audit_rec(c, &rec);
         buf_reset(&reason);
-        buf_printf(&reason, "d=%s s=%s a=%s", m->from_domain, sigs.v[i].selector, sigs.v[i].algorithm);
+        buf_printf(&reason, "d=%s s=%s a=%s", m->sign_domain, sigs.v[i].selector, sigs.v[i].algorithm);
         rec.action = "sign";
         rec.reason = reason.data;
         rec.rule = "dkim";

@@ -78,6 +78,7 @@ struct pl_msg {
     const char *account;       /* its account name ("*" for the wildcard) */
     char who[264];             /* the account identity (login or sender for "*") */
     char *from_domain;         /* the From: domain when there is exactly one address */
+    const char *sign_domain;   /* d= of the signatures: from_domain or a parent of it */
     const char *nosign;        /* why a tenant message is not signed, NULL while it may be */
     bool failed;               /* an internal error: the on_error answer at the latest at eom */
     char error[256];

@@ -48,6 +48,7 @@ struct dkim_key {
     int algorithm;             /* 0 from the key file, 1 rsa-sha256, 2 ed25519-sha256 */
     bool active;               /* signs; inactive keys are published, not used */
     char *canon;               /* "relaxed/relaxed" by default */
+    bool subdomains;           /* also signs (d=domain) mail from subdomains the tenant does not list */
     struct rules_pos pos;
 };
 

@@ -374,7 +374,7 @@ static void rl_inbound(struct rl *c, const struct ynode *n, const char *path, st
 static void rl_dkim(struct rl *c, const struct ynode *n, struct tenant *t)
 {
     static const char *const keys[] = { "domain", "selector", "key", "algorithm", "active",
-                                        "canonicalization", NULL };
+                                        "canonicalization", "subdomains", NULL };
     static const char *const algs[] = { "rsa-sha256", "ed25519-sha256", NULL };
     static const char *const canons[] = { "relaxed/relaxed", "relaxed/simple", "simple/relaxed",
                                           "simple/simple", NULL };
@@ -418,6 +418,8 @@ static void rl_dkim(struct rl *c, const struct ynode *n, struct tenant *t)
         }
         if ((v = ynode_get(e, "active")) != NULL)
             RL_GRAM(c, v, "dkim.active", "true or false", gram_bool(s, &k.active, err, sizeof err));
+        if ((v = ynode_get(e, "subdomains")) != NULL)
+            RL_GRAM(c, v, "dkim.subdomains", "true or false", gram_bool(s, &k.subdomains, err, sizeof err));
         int cn = 0;
         if ((v = ynode_get(e, "canonicalization")) != NULL)
             rl_enum(c, v, "dkim.canonicalization", canons, &cn);

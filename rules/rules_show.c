@@ -127,8 +127,9 @@ void rules_show_tenant(const struct tenant *t, FILE *out)
     for (size_t i = 0; i < t->n_dkim; i++) {
         const struct dkim_key *k = &t->dkim[i];
         static const char *const algs[] = { "algorithm from the key", "rsa-sha256", "ed25519-sha256" };
-        fprintf(out, "    %s selector %s: %s, %s, %s, key %s\n", k->domain, k->selector,
-                k->active ? "active" : "inactive", algs[k->algorithm], k->canon, k->key_path);
+        fprintf(out, "    %s selector %s: %s, %s, %s%s, key %s\n", k->domain, k->selector,
+                k->active ? "active" : "inactive", algs[k->algorithm], k->canon,
+                k->subdomains ? ", also for its subdomains" : "", k->key_path);
     }
     fprintf(out, "  limits (whole tenant):\n");
     show_quotas(out, "    messages:", t->limits.messages, false);

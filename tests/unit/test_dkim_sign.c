@@ -324,7 +324,7 @@ static void sign_hdrs(struct dkim_keys *k, const char *tenant, const char *domai
 {
     struct buf err;
     buf_init(&err);
-    struct dkim_signing *s = dkim_sign_begin(k, tenant, domain, "4Qx1Yz2abc", &err);
+    struct dkim_signing *s = dkim_sign_begin(k, tenant, domain, "4Qx1Yz2abc", false, &err);
     ck_assert_msg(s != NULL, "no signer for %s/%s: %s", tenant, domain, err.data);
     for (size_t i = 0; i < nh; i++)
         ck_assert_msg(dkim_sign_header(s, hdrs[i].name, hdrs[i].value, &err), "%s", err.data);
@@ -704,14 +704,14 @@ START_TEST(lookup)
     struct buf err;
     buf_init(&err);
     /* the tenant's domain without a key; a domain of nobody */
-    ck_assert_ptr_null(dkim_sign_begin(k, "acme", "nokey.acme.example", "q1", &err));
+    ck_assert_ptr_null(dkim_sign_begin(k, "acme", "nokey.acme.example", "q1", false, &err));
     ck_assert_uint_eq(err.len, 0);
-    ck_assert_ptr_null(dkim_sign_begin(k, "acme", "example.com", "q1", &err));
+    ck_assert_ptr_null(dkim_sign_begin(k, "acme", "example.com", "q1", false, &err));
     ck_assert_uint_eq(err.len, 0);
     /* another tenant's domain, an unknown tenant */
-    ck_assert_ptr_null(dkim_sign_begin(k, "globex", "acme.example", "q1", &err));
-    ck_assert_ptr_null(dkim_sign_begin(k, "acme", "globex.example", "q1", &err));
-    ck_assert_ptr_null(dkim_sign_begin(k, "initech", "acme.example", "q1", &err));
+    ck_assert_ptr_null(dkim_sign_begin(k, "globex", "acme.example", "q1", false, &err));
+    ck_assert_ptr_null(dkim_sign_begin(k, "acme", "globex.example", "q1", false, &err));
+    ck_assert_ptr_null(dkim_sign_begin(k, "initech", "acme.example", "q1", false, &err));
     ck_assert_uint_eq(err.len, 0);
     /* the inactive key is not used: its domain still has the others */
     struct sigs s = { .n = 0 };
@@ -728,11 +728,11 @@ START_TEST(lookup)
     assert_verifies(&s);
     sigs_free(&s);
     /* no job id */
-    struct dkim_signing *sg = dkim_sign_begin(k, "acme", "acme.example", NULL, &err);
+    struct dkim_signing *sg = dkim_sign_begin(k, "acme", "acme.example", NULL, false, &err);
     ck_assert_ptr_nonnull(sg);
     dkim_sign_free(sg);
     dkim_sign_free(NULL);
-    ck_assert_ptr_null(dkim_sign_begin(NULL, "acme", "acme.example", "q1", &err));
+    ck_assert_ptr_null(dkim_sign_begin(NULL, "acme", "acme.example", "q1", false, &err));
     buf_free(&err);
     dkim_keys_unref(k);
 }
@@ -873,7 +873,7 @@ START_TEST(load_empty)
     ck_assert_uint_eq(dkim_keys_count(k), 0);
     struct buf err;
     buf_init(&err);
-    ck_assert_ptr_null(dkim_sign_begin(k, "quiet", "quiet.example", "q", &err));
+    ck_assert_ptr_null(dkim_sign_begin(k, "quiet", "quiet.example", "q", false, &err));
     ck_assert_uint_eq(err.len, 0);
     buf_free(&err);
     dkim_keys_unref(k);
@@ -888,7 +888,7 @@ START_TEST(message_errors)
     struct dkim_keys *k = load_keys();
     struct buf err;
     buf_init(&err);
-    struct dkim_signing *s = dkim_sign_begin(k, "acme", "acme.example", "q2", &err);
+    struct dkim_signing *s = dkim_sign_begin(k, "acme", "acme.example", "q2", false, &err);
     ck_assert_ptr_nonnull(s);
     ck_assert(!dkim_sign_header(s, "Bad Name", "x", &err));
     ck_assert_ptr_nonnull(strstr(err.data, "invalid header name"));
@@ -902,7 +902,7 @@ START_TEST(message_errors)
     /* nothing given to the callback when a signature fails */
     struct sigs out = { .n = 0 };
     buf_reset(&err);
-    s = dkim_sign_begin(k, "acme", "acme.example", "q3", &err);
+    s = dkim_sign_begin(k, "acme", "acme.example", "q3", false, &err);
     ck_assert(dkim_sign_header(s, "From", "a@acme.example", &err));
     ck_assert(dkim_sign_eoh(s, &err));
     ck_assert(dkim_sign_body(s, (const unsigned char *)"x\r\n", 3, &err));
@@ -926,7 +926,7 @@ START_TEST(keys_outlive_reload)
     struct dkim_keys *k = load_keys();
     struct buf err;
     buf_init(&err);
-    struct dkim_signing *s = dkim_sign_begin(k, "acme", "ed.acme.example", "q4", &err);
+    struct dkim_signing *s = dkim_sign_begin(k, "acme", "ed.acme.example", "q4", false, &err);
     ck_assert_ptr_nonnull(s);
     dkim_keys_unref(k);
     for (size_t i = 0; i < N_HDRS; i++)
@@ -963,7 +963,7 @@ static void *worker_run(void *arg)
         struct sigs out = { .n = 0 };
         snprintf(job, sizeof job, "T%d-%d", w->id, i);
         const char *domain = (w->id + i) % 2 ? "acme.example" : "ed.acme.example";
-        struct dkim_signing *s = dkim_sign_begin(w->k, "acme", domain, job, &err);
+        struct dkim_signing *s = dkim_sign_begin(w->k, "acme", domain, job, false, &err);
         bool ok = s != NULL;
         for (size_t h = 0; ok && h < N_HDRS; h++)
             ok = dkim_sign_header(s, msg_hdrs[h].name, msg_hdrs[h].value, &err);

@@ -152,6 +152,15 @@ static void fx_load(bool with_keys)
              tmpdir, tmpdir, tmpdir);
     write_file("rules/acme.yaml", yaml);
     write_file("rules/globex.yaml", "tenant: globex\ndomains: [globex.example]\n");
+    snprintf(yaml, sizeof yaml,
+             "tenant: initech\n"
+             "domains: [initech.example, billing.initech.example]\n"
+             "clients: [198.18.0.0/24]\n"
+             "dkim:\n"
+             "  - {domain: initech.example, selector: p1, key: %s/rsa.pem, subdomains: true}\n"
+             "  - {domain: initech.example, selector: p2, key: %s/ed.pem}\n",
+             tmpdir, tmpdir);
+    write_file("rules/initech.yaml", yaml);
     char dir[256];
     snprintf(dir, sizeof dir, "%s/rules", tmpdir);
     struct diags d;
@@ -323,6 +332,35 @@ START_TEST(test_from_forms)
 }
 END_TEST
 
+/* subdomains: true on a key signs (d=the key's domain) mail from the
+ * tenant's subdomains that have no key of their own, listed or not. */
+START_TEST(test_parent_domain)
+{
+    static const struct {
+        const char *from;
+        size_t sigs;
+        const char *reason;
+    } cases[] = {
+        { " a@initech.example", 2, "d=initech.example s=p1 a=rsa-sha256" },
+        { " a@billing.initech.example", 1, "d=initech.example s=p1 a=rsa-sha256" },
+        { " a@deep.sub.initech.example", 1, "d=initech.example s=p1 a=rsa-sha256" },
+        { " a@acme.example", 0, "From: domain is not the tenant's" },
+        { " a@initech.example.evil.example", 0, "From: domain is not the tenant's" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct pl_conn c = conn_new("198.18.0.5");
+        fx.n_audits = fx.n_headers = 0;
+        ck_assert_int_eq(send_msg(&c, NULL, "<a@initech.example>", cases[i].from, "QP"), PL_CONTINUE);
+        ck_assert_msg(fx.n_headers == cases[i].sigs, "From:%s: %zu signatures", cases[i].from, fx.n_headers);
+        ck_assert_msg(strcmp(fx.audits[0].reason, cases[i].reason) == 0, "From:%s: \"%s\"", cases[i].from,
+                      fx.audits[0].reason);
+        for (size_t h = 0; h < fx.n_headers; h++)
+            ck_assert_ptr_nonnull(strstr(fx.headers[h], "d=initech.example"));
+        pl_close(&c);
+    }
+}
+END_TEST
+
 START_TEST(test_two_from_headers)
 {
     struct pl_conn c = conn_new("198.51.100.9");
@@ -437,6 +475,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_nosign_reasons);
     tcase_add_test(tc, test_from_forms);
     tcase_add_test(tc, test_two_from_headers);
+    tcase_add_test(tc, test_parent_domain);
     tcase_add_test(tc, test_many_messages_one_connection);
     tcase_add_test(tc, test_abort_every_stage);
     tcase_add_test(tc, test_audit_failure_tempfails);
