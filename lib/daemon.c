@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "conf.h"
+#include "diag.h"
 #include "log.h"
 
 void daemon_init(struct daemon *d, const char *prog)
@@ -254,4 +256,17 @@ bool daemon_drop_privileges(const struct daemon *d, struct buf *err)
         return false;
     }
     return true;
+}
+
+bool daemon_load_conf(const char *prog, struct postern_conf *conf, const char *path)
+{
+    struct diags g;
+    diags_init(&g);
+    bool ok = conf_load(conf, path, &g);
+    if (!ok) {
+        diags_print(&g, stderr);
+        fprintf(stderr, "%s: %zu error%s in %s\n", prog, g.n, g.n == 1 ? "" : "s", path);
+    }
+    diags_free(&g);
+    return ok;
 }

@@ -35,6 +35,10 @@ void daemon_free(struct daemon *d);
 /* path made absolute against the current directory (the daemon chdirs to
  * / in the background); caller frees. */
 char *daemon_absolute_path(const char *path);
+struct postern_conf;
+/* Load postern.yaml at path into conf; on errors print every one
+ * (file:line:column) and "PROG: N errors in PATH" to stderr: false. */
+bool daemon_load_conf(const char *prog, struct postern_conf *conf, const char *path);
 
 /* Look up the user to run as; false when there is no such user. */
 bool daemon_set_user(struct daemon *d, const char *name);

@@ -245,35 +245,12 @@ static size_t keys_count(const struct dkim_keys *k)
 
 static bool load_conf(struct milter *m)
 {
-    struct diags g;
-    diags_init(&g);
-    if (!conf_load(&m->conf, m->conf_path, &g)) {
-        diags_print(&g, stderr);
-        fprintf(stderr, PROG ": %zu error%s in %s\n", g.n, plural(g.n), m->conf_path);
-        diags_free(&g);
-        return false;
-    }
-    diags_free(&g);
-    return true;
+    return daemon_load_conf(PROG, &m->conf, m->conf_path);
 }
 
 static struct rules *load_rules(const char *dir, bool print_warnings)
 {
-    struct diags g, w;
-    diags_init(&g);
-    diags_init(&w);
-    struct rules *r = rules_load(dir, &g, &w);
-    if (r == NULL) {
-        diags_print(&g, stderr);
-        fprintf(stderr, PROG ": %zu error%s in the rules of %s\n", g.n, plural(g.n), dir);
-    }
-    if (print_warnings)
-        diags_print(&w, stderr);
-    else
-        log_diags(LOG_LVL_WARN, "rules_warning", &w);
-    diags_free(&g);
-    diags_free(&w);
-    return r;
+    return rules_load_report(PROG, dir, print_warnings);
 }
 
 /* The active keys of r into *out (NULL when there are none).  False when

@@ -99,42 +99,12 @@ static const char *plural(size_t n)
 
 static bool load_conf(struct policyd *d)
 {
-    struct diags g;
-    diags_init(&g);
-    if (!conf_load(&d->conf, d->conf_path, &g)) {
-        diags_print(&g, stderr);
-        fprintf(stderr, PROG ": %zu error%s in %s\n", g.n, plural(g.n), d->conf_path);
-        diags_free(&g);
-        return false;
-    }
-    diags_free(&g);
-    return true;
+    return daemon_load_conf(PROG, &d->conf, d->conf_path);
 }
 
 static struct rules *load_rules(const char *dir, bool print_warnings)
 {
-    struct diags g, w;
-    diags_init(&g);
-    diags_init(&w);
-    struct rules *r = rules_load(dir, &g, &w);
-    if (r == NULL) {
-        diags_print(&g, stderr);
-        fprintf(stderr, PROG ": %zu error%s in the rules of %s\n", g.n, plural(g.n), dir);
-    }
-    if (print_warnings) {
-        diags_print(&w, stderr);
-    } else {
-        for (size_t i = 0; i < w.n; i++) {
-            struct buf kv;
-            buf_init(&kv);
-            buf_kv(&kv, "warning", w.msgs[i]);
-            log_event(LOG_LVL_WARN, "rules_warning", &kv);
-            buf_free(&kv);
-        }
-    }
-    diags_free(&g);
-    diags_free(&w);
-    return r;
+    return rules_load_report(PROG, dir, print_warnings);
 }
 
 static void print_summary(const struct policyd *d)

@@ -5,12 +5,15 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "diag.h"
+#include "log.h"
 #include "rules_index.h"
 #include "rules_load.h"
 
@@ -230,4 +233,30 @@ bool account_rcpt_per_msg(const struct account *a, uint64_t *out)
     }
     *out = a->tenant->limits.recipients_per_message;
     return a->tenant->limits.rcpt_per_msg_set;
+}
+
+struct rules *rules_load_report(const char *prog, const char *dir, bool print_warnings)
+{
+    struct diags g, w;
+    diags_init(&g);
+    diags_init(&w);
+    struct rules *r = rules_load(dir, &g, &w);
+    if (r == NULL) {
+        diags_print(&g, stderr);
+        fprintf(stderr, "%s: %zu error%s in the rules of %s\n", prog, g.n, g.n == 1 ? "" : "s", dir);
+    }
+    if (print_warnings) {
+        diags_print(&w, stderr);
+    } else {
+        for (size_t i = 0; i < w.n; i++) {
+            struct buf kv;
+            buf_init(&kv);
+            buf_kv(&kv, "warning", w.msgs[i]);
+            log_event(LOG_LVL_WARN, "rules_warning", &kv);
+            buf_free(&kv);
+        }
+    }
+    diags_free(&g);
+    diags_free(&w);
+    return r;
 }

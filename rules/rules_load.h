@@ -10,6 +10,10 @@
  * Returns a snapshot with one reference, or NULL after adding every error
  * found to d.  Warnings (non-fatal) go to warn when it is not NULL. */
 struct rules *rules_load(const char *dir, struct diags *d, struct diags *warn);
+/* rules_load() for a daemon: the errors printed to stderr with "PROG: N
+ * errors in the rules of DIR"; the warnings printed too when
+ * print_warnings (-n), else logged (event=rules_warning, level warning). */
+struct rules *rules_load_report(const char *prog, const char *dir, bool print_warnings);
 /* Load a list of files (used by rules_load and by tests). */
 struct rules *rules_load_files(const char *dir, char **files, size_t n, struct diags *d,
                                struct diags *warn);
