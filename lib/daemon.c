@@ -270,3 +270,25 @@ bool daemon_load_conf(const char *prog, struct postern_conf *conf, const char *p
     diags_free(&g);
     return ok;
 }
+
+void daemon_parse_options(int argc, char **argv, const char *default_conf, void (*usage)(FILE *out),
+                          struct daemon_options *o)
+{
+    int ch;
+    memset(o, 0, sizeof *o);
+    o->conf = default_conf;
+    while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
+        switch (ch) {
+        case 'c': o->conf = optarg; break;
+        case 'f': o->foreground = true; break;
+        case 'n': o->check = true; break;
+        case 'd': o->debug = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        exit(2);
+    }
+}

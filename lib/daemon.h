@@ -16,6 +16,7 @@
 #define POSTERN_DAEMON_H
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -35,6 +36,18 @@ void daemon_free(struct daemon *d);
 /* path made absolute against the current directory (the daemon chdirs to
  * / in the background); caller frees. */
 char *daemon_absolute_path(const char *path);
+/* The options both daemons take: [-c postern.yaml] [-f] [-n] [-d] [-h]. */
+struct daemon_options {
+    const char *conf;          /* -c, else the default given */
+    bool foreground;           /* -f */
+    bool check;                /* -n */
+    bool debug;                /* -d */
+};
+/* Parse them; -h prints usage to stdout and exits 0, anything else
+ * unknown prints it to stderr and exits 2. */
+void daemon_parse_options(int argc, char **argv, const char *default_conf, void (*usage)(FILE *out),
+                          struct daemon_options *o);
+
 struct postern_conf;
 /* Load postern.yaml at path into conf; on errors print every one
  * (file:line:column) and "PROG: N errors in PATH" to stderr: false. */

@@ -62,7 +62,7 @@
  * interposed socket calls need, said there). */
 #include <dlfcn.h>
 #include <errno.h>
-#include <getopt.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -97,15 +97,9 @@
 #define PACKAGE_VERSION "unknown"
 #endif
 
-struct options {
-    const char *conf;
-    bool foreground;
-    bool check;
-    bool debug;
-};
 
 struct milter {
-    struct options opt;
+    struct daemon_options opt;
     char *conf_path;               /* absolute path of postern.yaml (re-read on SIGHUP) */
     struct postern_conf conf;      /* as loaded at start-up */
     char *rules_dir;               /* the rules directory in use (SIGHUP may change it) */
@@ -569,31 +563,15 @@ static void socket_remove(const struct milter *m)
 
 /* --- start and serve ---------------------------------------------------------- */
 
-static void parse_options(int argc, char **argv, struct options *o)
+static void parse_options(int argc, char **argv, struct daemon_options *o)
 {
-    int ch;
-    memset(o, 0, sizeof *o);
-    o->conf = DEFAULT_CONF;
-    while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
-        switch (ch) {
-        case 'c': o->conf = optarg; break;
-        case 'f': o->foreground = true; break;
-        case 'n': o->check = true; break;
-        case 'd': o->debug = true; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        exit(2);
-    }
+    daemon_parse_options(argc, argv, DEFAULT_CONF, usage, o);
 }
 
 /* 1. configuration, time zone, rules, user.  False: exit 1. */
 static bool milter_configure(struct milter *m)
 {
-    const struct options *o = &m->opt;
+    const struct daemon_options *o = &m->opt;
     m->conf_path = daemon_absolute_path(o->conf);
     if (!load_conf(m))
         return false;

@@ -26,7 +26,7 @@
  *   8. serve (server.c) until SIGTERM/SIGINT; then remove the pid file and
  *      the unix sockets and exit 0.
  * Steps 2, 3, 4 and 6 are lib/daemon.c's, shared with postern-milter. */
-#include <getopt.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +56,6 @@
 #define PACKAGE_VERSION "unknown"
 #endif
 
-struct options {
-    const char *conf;
-    bool foreground;
-    bool check;
-    bool debug;
-};
 
 static void usage(FILE *out)
 {
@@ -127,25 +121,9 @@ static void print_summary(const struct policyd *d)
 
 /* --- main ----------------------------------------------------------------- */
 
-static void parse_options(int argc, char **argv, struct options *o)
+static void parse_options(int argc, char **argv, struct daemon_options *o)
 {
-    int ch;
-    memset(o, 0, sizeof *o);
-    o->conf = DEFAULT_CONF;
-    while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
-        switch (ch) {
-        case 'c': o->conf = optarg; break;
-        case 'f': o->foreground = true; break;
-        case 'n': o->check = true; break;
-        case 'd': o->debug = true; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        exit(2);
-    }
+    daemon_parse_options(argc, argv, DEFAULT_CONF, usage, o);
 }
 
 /* Free everything of d (each part may not have been set up). */
@@ -173,7 +151,7 @@ static void release(struct policyd *d, struct daemon *dm, struct buf *err)
 
 int main(int argc, char **argv)
 {
-    struct options o;
+    struct daemon_options o;
     struct policyd d;
     struct buf err;
     struct daemon dm;
