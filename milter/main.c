@@ -62,7 +62,6 @@
  * interposed socket calls need, said there). */
 #include <dlfcn.h>
 #include <errno.h>
-
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>

@@ -18,11 +18,11 @@
  *   6. drop privileges to `user` (initgroups, setgid, setuid; root only if
  *      `user` is root);
  *   7. open the store <state_dir>/policyd.sqlite and the journal
- *      <state_dir>/policyd-journal.sqlite AFTER the drop, so the databases
- *      and their -wal/-shm files belong to `user` and a daemon that runs as
- *      `user` can always write what it created; ingest what the journal
- *      holds into the store (a crash leaves decisions there), then load the
- *      counters of the current windows into memory;
+ *      directory <state_dir>/journal/ AFTER the drop, so the database, its
+ *      -wal/-shm files and the journal belong to `user` and a daemon that
+ *      runs as `user` can always write what it created; cut off a record
+ *      a crash left unfinished, ingest what the journal holds into the
+ *      store, then load the counters of the current windows into memory;
  *   8. serve (server.c) until SIGTERM/SIGINT; then remove the pid file and
  *      the unix sockets and exit 0.
  * Steps 2, 3, 4 and 6 are lib/daemon.c's, shared with postern-milter. */
