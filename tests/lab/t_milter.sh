@@ -22,7 +22,7 @@ build=${POSTERN_BUILD:-$top/build/werror}
 # shellcheck source=lab.sh
 . "$top/tests/lab/lab.sh"
 
-milter=$build/milter/postern-milter
+milter=${MILTER:-$build/milter/postern-milter}   # MILTER: e.g. a valgrind wrapper (tests/run)
 [ -x "$milter" ] || lab_fail "no $milter (build first)"
 for tool in dkimverify openssl; do
     command -v "$tool" >/dev/null 2>&1 || lab_fail "$tool is missing (contrib/install-deps.sh lab)"
