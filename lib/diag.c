@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "log.h"
 
 void diags_init(struct diags *d)
 {
@@ -89,4 +90,15 @@ void diags_print(const struct diags *d, FILE *out)
 {
     for (size_t i = 0; i < d->n; i++)
         fprintf(out, "%s\n", d->msgs[i]);
+}
+
+void log_diags(enum log_level l, const char *event, const struct diags *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        struct buf kv;
+        buf_init(&kv);
+        buf_kv(&kv, l >= LOG_LVL_ERR ? "error" : "warning", d->msgs[i]);
+        log_event(l, event, &kv);
+        buf_free(&kv);
+    }
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "log.h"
+
 struct diags {
     char **msgs;
     int *lines, *cols;         /* position of each message, for sorting */
@@ -22,5 +24,8 @@ void diags_take(struct diags *d, struct diags *src);
 /* Order messages [from, n) by line then column (stable). */
 void diags_sort_from(struct diags *d, size_t from);
 void diags_print(const struct diags *d, FILE *out);
+/* One log line per diagnostic: event, and the message as error=... (level
+ * error and above) or warning=... (daemons' reload and rules warnings). */
+void log_diags(enum log_level l, const char *event, const struct diags *d);
 
 #endif

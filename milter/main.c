@@ -138,17 +138,6 @@ static const char *plural(size_t n)
     return n == 1 ? "" : "s";
 }
 
-static void log_diags(enum log_level l, const char *event, const struct diags *g)
-{
-    for (size_t i = 0; i < g->n; i++) {
-        struct buf kv;
-        buf_init(&kv);
-        buf_kv(&kv, l >= LOG_LVL_ERR ? "error" : "warning", g->msgs[i]);
-        log_event(l, event, &kv);
-        buf_free(&kv);
-    }
-}
-
 /* Free everything of m (each part may not have been set up). */
 static void milter_release(struct milter *m)
 {

@@ -1277,17 +1277,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         server_stop(d, sig == SIGTERM ? "TERM" : "INT");
 }
 
-static void log_diags(enum log_level l, const char *event, const struct diags *g)
-{
-    for (size_t i = 0; i < g->n; i++) {
-        struct buf kv;
-        buf_init(&kv);
-        buf_kv(&kv, l >= LOG_LVL_ERR ? "error" : "warning", g->msgs[i]);
-        log_event(l, event, &kv);
-        buf_free(&kv);
-    }
-}
-
 bool server_reload(struct policyd *d)
 {
     struct diags errs, warns;

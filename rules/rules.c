@@ -245,17 +245,10 @@ struct rules *rules_load_report(const char *prog, const char *dir, bool print_wa
         diags_print(&g, stderr);
         fprintf(stderr, "%s: %zu error%s in the rules of %s\n", prog, g.n, g.n == 1 ? "" : "s", dir);
     }
-    if (print_warnings) {
+    if (print_warnings)
         diags_print(&w, stderr);
-    } else {
-        for (size_t i = 0; i < w.n; i++) {
-            struct buf kv;
-            buf_init(&kv);
-            buf_kv(&kv, "warning", w.msgs[i]);
-            log_event(LOG_LVL_WARN, "rules_warning", &kv);
-            buf_free(&kv);
-        }
-    }
+    else
+        log_diags(LOG_LVL_WARN, "rules_warning", &w);
     diags_free(&g);
     diags_free(&w);
     return r;
