@@ -72,6 +72,7 @@ struct ds_key {
     bool subdomains;           /* also signs for subdomains (the rule's subdomains: true) */
     dkim_alg_t alg;            /* DKIM_SIGN_RSASHA256 or DKIM_SIGN_ED25519SHA256 */
     dkim_canon_t hcanon, bcanon;
+    char *broken;              /* why the key cannot sign (a set kept with its broken keys), or NULL */
 };
 
 /* The active keys of one tenant for one domain, in rule order. */
@@ -334,6 +335,7 @@ static void ds_key_clear(struct ds_key *k)
         EVP_PKEY_free(k->pkey);
     mem_free(k->domain);
     mem_free(k->selector);
+    mem_free(k->broken);
     if (k->pem != NULL) {
         OPENSSL_cleanse(k->pem, k->pem_len);
         mem_free(k->pem);
@@ -610,7 +612,44 @@ static DKIM_LIB *ds_lib_new(struct buf *why)
     return lib;
 }
 
-struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
+/* One active key rule into *key (its algorithm, canonicalization and the
+ * decoded key; not its names).  False with why set (no file:line). */
+static bool ds_key_load(const struct dkim_key *dk, struct ds_key *key, struct buf *why)
+{
+    char *data = NULL;
+    size_t len = 0;
+    bool ok;
+    if (dk->domain == NULL || dk->selector == NULL || dk->key_path == NULL) {
+        buf_puts(why, "incomplete key rule");
+        return false;
+    }
+    if (!ds_parse_canon(dk->canon, key)) {
+        buf_printf(why, "unknown canonicalization %s", dk->canon);
+        return false;
+    }
+    ok = ds_read_file(dk->key_path, &data, &len, why) && ds_parse_key(dk->key_path, data, len, dk->algorithm, key, why);
+    if (data != NULL) {
+        OPENSSL_cleanse(data, len);
+        mem_free(data);
+    }
+    if (ok && key->alg == DKIM_SIGN_ED25519SHA256 && key->hcanon == DKIM_CANON_SIMPLE) {
+        /* libopendkim 2.11 makes Ed25519 signatures with simple header
+         * canonicalization that no verifier accepts (its own nor dkimpy):
+         * refused rather than sent broken */
+        buf_printf(why,
+                   "%s: ed25519-sha256 with simple header canonicalization (%s) is not supported "
+                   "(libopendkim's signatures would not verify): use relaxed/relaxed or relaxed/simple",
+                   dk->key_path, dk->canon);
+        ok = false;
+    }
+    if (ok && key->pem == NULL) {
+        buf_printf(why, "%s: no key", dk->key_path);
+        ok = false;
+    }
+    return ok;
+}
+
+struct dkim_keys *dkim_keys_load(const struct rules *r, bool keep_broken, struct diags *errors)
 {
     struct dkim_keys *k = mem_alloc(sizeof *k);
     struct buf why;
@@ -630,6 +669,8 @@ struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
             n_active += r->tenants[t].dkim[i].active;
     k->keys = mem_array(n_active ? n_active : 1, sizeof *k->keys);
     k->groups = mem_array(n_active ? n_active : 1, sizeof *k->groups);
+    /* every active key rule has its entry, in rule order: a key that
+     * cannot be used keeps why (k->broken) */
     for (size_t t = 0; r != NULL && t < r->n_tenants; t++) {
         const struct tenant *ten = &r->tenants[t];
         for (size_t i = 0; i < ten->n_dkim; i++) {
@@ -638,54 +679,24 @@ struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
                 continue;
             const char *file = dk->pos.file != NULL ? dk->pos.file : ten->file;
             struct ds_key key;
-            char *data = NULL;
-            size_t len = 0;
             memset(&key, 0, sizeof key);
             buf_reset(&why);
-            if (dk->domain == NULL || dk->selector == NULL || dk->key_path == NULL) {
-                diag_at(errors, file, dk->pos.line, dk->pos.col, "dkim: incomplete key rule");
-                n_errors++;
-                continue;
-            }
-            if (!ds_parse_canon(dk->canon, &key)) {
-                diag_at(errors, file, dk->pos.line, dk->pos.col, "dkim: unknown canonicalization %s", dk->canon);
-                n_errors++;
-                continue;
-            }
-            if (!ds_read_file(dk->key_path, &data, &len, &why) ||
-                !ds_parse_key(dk->key_path, data, len, dk->algorithm, &key, &why)) {
+            if (!ds_key_load(dk, &key, &why)) {
                 diag_at(errors, file, dk->pos.line, dk->pos.col, "dkim: %s", why.data);
                 n_errors++;
-            }
-            if (data != NULL) {
-                OPENSSL_cleanse(data, len);
-                mem_free(data);
-            }
-            if (key.pem != NULL && key.alg == DKIM_SIGN_ED25519SHA256 && key.hcanon == DKIM_CANON_SIMPLE) {
-                /* libopendkim 2.11 makes Ed25519 signatures with simple
-                 * header canonicalization that no verifier accepts (its
-                 * own nor dkimpy): refused rather than sent broken */
-                diag_at(errors, file, dk->pos.line, dk->pos.col,
-                        "dkim: %s: ed25519-sha256 with simple header canonicalization (%s) is not supported "
-                        "(libopendkim's signatures would not verify): use relaxed/relaxed or relaxed/simple",
-                        dk->key_path, dk->canon);
-                n_errors++;
                 ds_key_clear(&key);
-                continue;
+                key.broken = mem_strdup(why.data);
             }
-            if (key.pem == NULL) {
-                ds_key_clear(&key);
-                continue;
-            }
-            key.domain = mem_strdup(dk->domain);
-            key.selector = mem_strdup(dk->selector);
+            key.domain = dk->domain != NULL ? mem_strdup(dk->domain) : NULL;
+            key.selector = dk->selector != NULL ? mem_strdup(dk->selector) : NULL;
             key.subdomains = dk->subdomains;
             k->keys[k->n_keys++] = key;
-            ds_decoded_add(&k->keys[k->n_keys - 1]);
+            if (key.pem != NULL)
+                ds_decoded_add(&k->keys[k->n_keys - 1]);
         }
     }
     buf_free(&why);
-    if (n_errors > 0) {
+    if (n_errors > 0 && !keep_broken) {
         ds_keys_free(k);
         return NULL;
     }
@@ -700,6 +711,8 @@ struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors)
             const struct ds_key *key = &k->keys[ki++];
             char mk[2 * DS_NAME_MAX + 2];
             size_t mlen;
+            if (key->domain == NULL || key->selector == NULL)
+                continue; /* an incomplete rule: never asked for */
             if (!ds_map_key(mk, sizeof mk, ten->name, key->domain, &mlen))
                 continue; /* longer than any lookup can ask for */
             struct ds_group *g = hmap_get(&k->map, mk, mlen);
@@ -730,7 +743,15 @@ void dkim_keys_unref(struct dkim_keys *k)
 
 size_t dkim_keys_count(const struct dkim_keys *k)
 {
-    return k != NULL ? k->n_keys : 0;
+    size_t n = 0;
+    for (size_t i = 0; k != NULL && i < k->n_keys; i++)
+        n += k->keys[i].broken == NULL;
+    return n;
+}
+
+size_t dkim_keys_broken(const struct dkim_keys *k)
+{
+    return k != NULL ? k->n_keys - dkim_keys_count(k) : 0;
 }
 
 /* --- signing ------------------------------------------------------------ */
@@ -763,6 +784,12 @@ struct dkim_signing *dkim_sign_begin(struct dkim_keys *k, const char *tenant, co
         usable += !subdomain || g->keys[i]->subdomains;
     if (usable == 0)
         return NULL;
+    for (size_t i = 0; i < g->n; i++)
+        if ((!subdomain || g->keys[i]->subdomains) && g->keys[i]->broken != NULL) {
+            buf_printf(err, "dkim: s=%s d=%s: the key could not be loaded: %s", g->keys[i]->selector,
+                       g->keys[i]->domain, g->keys[i]->broken);
+            return NULL;
+        }
     struct dkim_signing *s = mem_alloc(sizeof *s);
     s->keys = dkim_keys_ref(k);
     s->job = mem_strdup(job != NULL && job[0] != '\0' ? job : "-");

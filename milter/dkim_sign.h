@@ -29,20 +29,25 @@ struct dkim_keys;
 struct dkim_signing;
 
 /* Load the active keys of every tenant of r.  A key file that cannot be
- * read or is not a private key of the rule's algorithm refuses the whole
- * set: NULL, one diagnostic per key in errors (the rule's file:line:col,
- * the key path and why).  Inactive keys are not read.  The set keeps no
- * pointer into r and holds one reference. */
-struct dkim_keys *dkim_keys_load(const struct rules *r, struct diags *errors);
+ * read or is not a private key of the rule's algorithm gives one
+ * diagnostic in errors (the rule's file:line:col, the key path and why)
+ * and then, without keep_broken, refuses the whole set (NULL: a reload
+ * keeps the keys in use); with keep_broken (the daemon's start), the set
+ * keeps the broken key, and a message that would be signed with it fails
+ * (dkim_sign_begin) while every other key signs.  Inactive keys are not
+ * read.  The set keeps no pointer into r and holds one reference. */
+struct dkim_keys *dkim_keys_load(const struct rules *r, bool keep_broken, struct diags *errors);
 struct dkim_keys *dkim_keys_ref(struct dkim_keys *k);
 void dkim_keys_unref(struct dkim_keys *k);
-/* Number of active keys held. */
+/* Number of active keys held that can sign, and of those that cannot. */
 size_t dkim_keys_count(const struct dkim_keys *k);
+size_t dkim_keys_broken(const struct dkim_keys *k);
 
 /* The signers for a message from tenant `tenant` whose From: domain is
  * `domain` (both compared without case): one per active key of that domain
  * in that tenant's rules.  NULL with err empty when there is no such key
- * (nothing to sign); NULL with err set when libopendkim fails.  job: an id
+ * (nothing to sign); NULL with err set when one of them could not be
+ * loaded (a set kept with its broken keys) or libopendkim fails.  job: an id
  * for libopendkim's messages (the queue id; copied).  With subdomain,
  * `domain` is a parent of the From: domain and only the keys whose rule
  * says `subdomains: true` sign.  The context holds a reference to k. */

@@ -236,11 +236,12 @@ static struct rules *load_rules(const char *dir, bool print_warnings)
 }
 
 /* The active keys of r into *out (NULL when there are none).  False when
- * a key cannot be read, with every error in errs. */
-static bool load_keys(const struct rules *r, struct dkim_keys **out, struct diags *errs)
+ * a key cannot be read, with every error in errs (with keep_broken, *out
+ * is the set with its broken keys all the same). */
+static bool load_keys(const struct rules *r, bool keep_broken, struct dkim_keys **out, struct diags *errs)
 {
-    *out = dkim_keys_load(r, errs);
-    return *out != NULL || errs->n == 0;
+    *out = dkim_keys_load(r, keep_broken, errs);
+    return errs->n == 0;
 }
 
 /* -n: read the keys and print the verdict.  Returns the exit status. */
@@ -250,7 +251,7 @@ static int check_keys_here(const struct milter *m)
     diags_init(&g);
     struct dkim_keys *k = NULL;
     int status = 0;
-    if (!load_keys(m->rules, &k, &g)) {
+    if (!load_keys(m->rules, false, &k, &g)) {
         diags_print(&g, stderr);
         fprintf(stderr, PROG ": %zu error%s in the DKIM keys of the rules of %s (read as user %s)\n", g.n,
                 plural(g.n), m->rules_dir, m->dm.pw.pw_name);
@@ -353,7 +354,7 @@ static bool milter_reload(struct milter *m)
     } else if ((r = rules_load(dir, &errs, &warns)) == NULL) {
         log_diags(LOG_LVL_WARN, "rules_warning", &warns);
         reload_failed(m, &errs, "rules", dir);
-    } else if (!load_keys(r, &k, &errs)) {
+    } else if (!load_keys(r, false, &k, &errs)) {
         log_diags(LOG_LVL_WARN, "rules_warning", &warns);
         reload_failed(m, &errs, "rules", dir);
         rules_unref(r);
@@ -593,20 +594,29 @@ static bool milter_configure(struct milter *m)
 }
 
 /* 7. the keys, read as `user`: every error logged (and on the terminal
- * of a shell waiting for a background start). */
+ * of a shell waiting for a background start).  A key that cannot be read
+ * does not stop the start: refusing it would make Postfix tempfail every
+ * tenant's mail (or pass it unsigned, with milter_default_action =
+ * accept).  Only the mail that key would sign gets the on_error answer,
+ * each with its log line and audit record, until a reload brings a
+ * readable key. */
 static void milter_keys_start(struct milter *m)
 {
     struct diags g;
     diags_init(&g);
     struct dkim_keys *k = NULL;
-    if (!load_keys(m->rules, &k, &g)) {
+    if (!load_keys(m->rules, true, &k, &g)) {
         log_diags(LOG_LVL_ERR, "key_error", &g);
         if (!m->opt.foreground)
             diags_print(&g, stderr);
-        size_t n = g.n;
-        diags_free(&g);
-        startup_fail(m, "%zu error%s in the DKIM keys of the rules of %s (read as user %s)", n, plural(n),
-                     m->rules_dir, m->dm.pw.pw_name);
+        if (k == NULL)
+            startup_fail(m, "%zu error%s in the DKIM keys of the rules of %s (read as user %s)", g.n, plural(g.n),
+                         m->rules_dir, m->dm.pw.pw_name);
+        log_msg(LOG_LVL_ERR, "key_error",
+                "error=\"%zu DKIM key%s of the rules of %s cannot be read (as user %s): the mail they would sign "
+                "gets the on_error answer (%s) until a reload with readable keys\"",
+                g.n, plural(g.n), m->rules_dir, m->dm.pw.pw_name,
+                m->pl.on_error == PL_ACCEPT ? "accept, unsigned" : "tempfail");
     }
     diags_free(&g);
     m->keys = k;
@@ -621,6 +631,7 @@ static void log_start(const struct milter *m)
     buf_kv(&kv, "listen", m->conf.milter.listen);
     buf_kvf(&kv, "tenants", "%zu", m->rules->n_tenants);
     buf_kvf(&kv, "keys", "%zu", keys_count(m->keys));
+    buf_kvf(&kv, "broken_keys", "%zu", dkim_keys_broken(m->keys));
     buf_kv(&kv, "rules", m->rules_dir);
     buf_kv(&kv, "state_dir", m->conf.state_dir);
     buf_kv(&kv, "user", m->dm.pw.pw_name);

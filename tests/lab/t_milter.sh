@@ -2,8 +2,10 @@
 # t_milter.sh: postern-milter in front of the lab's real Postfix, its
 # signatures checked by an independent verifier (dkimverify, python3-dkim,
 # resolving the keys through the lab's DNS):
-#  - an active key that cannot be read: -n and the daemon refuse, naming
-#    file:line:column and the key file;
+#  - an active key that cannot be read: -n refuses, naming file:line:column
+#    and the key file; the daemon starts all the same, and the mail that
+#    key would sign gets the on_error tempfail (451 4.3.0), a log line and
+#    an audit record, until a reload with the key readable;
 #  - over a unix socket in Postfix's private/ directory (milter_protocol
 #    = 6; with 2 the milter refuses and Postfix defers): tenant mail
 #    (SASL login) carries two signatures, RSA-2048 (simple/simple: the
@@ -140,11 +142,6 @@ rc=0
 out=$(timeout 60 "$milter" -n -c "$bad/postern.yaml" 2>&1) || rc=$?
 check "-n with an unreadable active key: exit 1, the error names corp.yaml:$keyline:col and the key file" \
     test "$rc" = 1 -a -n "$(grep -E "corp\.yaml:$keyline:[0-9]+: .*$bad/unreadable.pem" <<<"$out")"
-rc=0
-out=$(timeout 60 ip netns exec "$LAB_NS" "$milter" -f -c "$bad/postern.yaml" 2>&1) || rc=$?
-check "the daemon refuses to start with an unreadable active key, naming the file" \
-    test "$rc" = 1 -a -n "$(grep -E "event=key_error .*corp\.yaml:$keyline:[0-9]+: .*$bad/unreadable.pem" <<<"$out")" \
-    -a -n "$(grep -E 'event=fatal .*error.* in the DKIM keys' <<<"$out")"
 check "-n on the good rules: exit 0, 2 active keys readable by nobody" \
     bash -c "'$milter' -n -c '$conf' | grep -q 'dkim: 2 active keys, readable by user nobody'"
 
@@ -223,6 +220,36 @@ expect_dual() { # expect_dual WHAT RSA_SELECTOR
     check "$1: two DKIM-Signature headers, RSA ($2) and Ed25519 (e2026)" test "$got" = "$want"
     check "$1: both signatures verify (dkimverify)" verify_all "$f"
 }
+
+# --- 1b. the daemon started with that key unreadable -------------------------------
+# It starts (refusing would make Postfix tempfail every tenant's mail):
+# corp's mail, which that key signs, gets the on_error answer (tempfail),
+# a log line and an audit record; a reload with the key readable heals.
+ctl=$build/ctl/posternctl
+start_milter "$bad/postern.yaml"
+check "started with an unreadable active key: key_error names corp.yaml:$keyline:col and the key file" \
+    grep -qE "event=key_error .*corp\.yaml:$keyline:[0-9]+: .*$bad/unreadable.pem" "$mlog"
+check "started with an unreadable active key: the start line counts it (broken_keys=1)" \
+    grep -qE 'event=start .*broken_keys=1' "$mlog"
+use_milter "unix:$bad/milter.sock"
+rc=0
+lab_send_auth bob@corp.example secret --to broken-key@remote.example || rc=$?
+check "a message the unreadable key would sign gets the configured tempfail (451 4.3.0)" \
+    test "$rc" != 0 -a -n "$(grep -E '^<\*\* +451 4\.3\.0 ' "$LAB_SWAKS_LOG")"
+check "the tempfail is logged, naming the key and why" \
+    grep -qE "event=milter_error .*s=e2026 d=corp\.example: the key could not be loaded: .*unreadable\.pem" "$mlog"
+audit=$("$ctl" -c "$bad/postern.yaml" audit --json --sender bob@corp.example 2>&1) || true
+check "the tempfail is an audit record (posternctl audit: action tempfail, the reason names the key)" \
+    grep -qE '"action": ?"tempfail".*"reason": ?"[^"]*s=e2026 d=corp\.example: the key could not be loaded' <<<"$audit"
+
+chown nobody "$bad/unreadable.pem"
+n=$(log_count 'event=reload status=ok')
+kill -HUP "$mpid"
+wait_for 60 log_has_n 'event=reload status=ok' $((n + 1)) || lab_fail "no reload after the key was fixed"
+send_corp
+expect_dual "after a reload with the key readable" r2026
+stop_milter
+use_milter "unix:$msock"
 
 # --- 2. unix socket ----------------------------------------------------------------
 start_milter "$conf"
@@ -356,6 +383,32 @@ verify_ours() { # verify_ours FILE: signatures 0 and 1 (ours, on top) verify
 check "a message signed by another domain: three signatures, the old one kept" \
     test "$(sigs "$f" | grep -c .)" -eq 3 -a "$(sigs "$f" | grep -c 'd=other.example')" -eq 1
 check "a message signed by another domain: our two signatures (on top) verify" verify_ours "$f"
+
+# --- 3b. a message that Postfix changes before the milter sees it ------------------
+# header_checks adds one header and removes another, cleanup adds the
+# missing Date: and Message-ID: and qualifies the bare To: address: the
+# milter signs the message as Postfix queued it, so the signatures cover
+# the added headers and verify at the sink
+printf '%s\n' '/^Subject: postfix changes me/ PREPEND X-Postfix-Checked: yes' '/^X-Drop-Me:/ IGNORE' >"$m/header_checks"
+lab_postconf "header_checks = regexp:$m/header_checks" || lab_fail "postconf failed"
+lab_postfix_reload || lab_fail "postfix reload failed"
+n_sent=$((n_sent + 1))
+last_rcpt="m$n_sent@remote.example"
+before=$(lab_sink_count)
+lab_send_auth bob@corp.example secret --to "$last_rcpt" \
+    --data $'From: Bob <bob@corp.example>\r\nTo: reader\r\nSubject: postfix changes me\r\nX-Drop-Me: gone\r\n\r\nNo Date, no Message-ID.\r\n' ||
+    { tail -5 "$LAB_SWAKS_LOG"; lab_fail "the message Postfix changes was refused"; }
+lab_wait_sink $((before + 1)) 120 || lab_fail "the message Postfix changes did not reach the sink"
+f=$(sink_file) || lab_fail "no dump file for the message Postfix changes"
+check "Postfix changed the message: X-Postfix-Checked added, X-Drop-Me removed, Date: and Message-ID: added, To: qualified" \
+    test -n "$(lab_sink_header "$f" X-Postfix-Checked)" -a -z "$(lab_sink_header "$f" X-Drop-Me)" \
+    -a -n "$(lab_sink_header "$f" Date)" -a -n "$(lab_sink_header "$f" Message-ID)" \
+    -a -n "$(lab_sink_header "$f" To | grep -F 'reader@')"
+check "the signatures cover the Date: and Message-ID: that Postfix added" \
+    test "$(sigs "$f" | grep -ciE 'h=[^;]*date[^;]*message-id|h=[^;]*message-id[^;]*date')" = 2
+expect_dual "a message Postfix changed before signing" r2026
+lab_postconf "header_checks =" || lab_fail "postconf failed"
+lab_postfix_reload || lab_fail "postfix reload failed"
 
 # --- 4. reload: the active RSA selector switches to r2027 -----------------------------
 write_dkim r2027

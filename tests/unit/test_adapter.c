@@ -151,7 +151,7 @@ static void setup(void)
     diags_init(&d);
     rules = rules_load(path, &d, NULL);
     ck_assert_ptr_nonnull(rules);
-    keys = dkim_keys_load(rules, &d);
+    keys = dkim_keys_load(rules, false, &d);
     ck_assert_ptr_nonnull(keys);
     diags_free(&d);
     adapter_init(&ad, &daemon_, &fake_mta);

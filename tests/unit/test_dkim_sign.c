@@ -251,7 +251,7 @@ static struct dkim_keys *load_keys(void)
     struct rules *r = rules_load(dir, &d, NULL);
     diags_print(&d, stderr);
     ck_assert_ptr_nonnull(r);
-    struct dkim_keys *k = dkim_keys_load(r, &d);
+    struct dkim_keys *k = dkim_keys_load(r, false, &d);
     diags_print(&d, stderr);
     ck_assert_uint_eq(d.n, 0);
     ck_assert_ptr_nonnull(k);
@@ -760,7 +760,7 @@ START_TEST(load_errors)
                                  file, sizeof file, &d);
     diags_print(&d, stderr);
     ck_assert_ptr_nonnull(r);
-    ck_assert_ptr_null(dkim_keys_load(r, &d));
+    ck_assert_ptr_null(dkim_keys_load(r, false, &d));
     ck_assert_uint_eq(d.n, 7);
     struct {
         int line;
@@ -789,6 +789,46 @@ START_TEST(load_errors)
 }
 END_TEST
 
+/* keep_broken (the daemon's start): the same errors are reported, the
+ * set is kept; a message of the broken key's domain fails naming the key
+ * and why, another domain of the same tenant still signs. */
+START_TEST(load_keep_broken)
+{
+    char file[200];
+    struct diags d;
+    diags_init(&d);
+    struct rules *r = rules_from("tenant: half\n"
+                                 "domains: [bad.example, good.example]\n"
+                                 "dkim:\n"
+                                 "  - {domain: bad.example, selector: gone, key: @/missing.pem}\n"
+                                 "  - {domain: bad.example, selector: ok, key: @/rsa.pem}\n"
+                                 "  - {domain: good.example, selector: ok, key: @/rsa.pem}\n",
+                                 file, sizeof file, &d);
+    ck_assert_ptr_nonnull(r);
+    struct dkim_keys *k = dkim_keys_load(r, true, &d);
+    ck_assert_ptr_nonnull(k);
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_ptr_nonnull(strstr(d.msgs[0], ":4:5: dkim: cannot read "));
+    ck_assert_uint_eq(dkim_keys_count(k), 2);
+    ck_assert_uint_eq(dkim_keys_broken(k), 1);
+    struct buf err;
+    buf_init(&err);
+    ck_assert_ptr_null(dkim_sign_begin(k, "half", "bad.example", "q", false, &err));
+    ck_assert_msg(strstr(err.data, "dkim: s=gone d=bad.example: the key could not be loaded: cannot read ") != NULL &&
+                      strstr(err.data, "missing.pem: No such file or directory") != NULL,
+                  "%s", err.data);
+    buf_free(&err);
+    struct sigs s = { .n = 0 };
+    sign(k, "half", "good.example", &s);
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_ptr_nonnull(strstr(s.v[0].value, "d=good.example;"));
+    sigs_free(&s);
+    dkim_keys_unref(k);
+    diags_free(&d);
+    rules_unref(r);
+}
+END_TEST
+
 /* Ed25519 with simple header canonicalization is refused at load:
  * libopendkim 2.11's signatures of that kind verify nowhere. */
 START_TEST(ed25519_simple_refused)
@@ -803,7 +843,7 @@ START_TEST(ed25519_simple_refused)
                                  "  - {domain: ed.example, selector: e2, key: @/ed.pem, canonicalization: relaxed/simple}\n",
                                  file, sizeof file, &d);
     ck_assert_ptr_nonnull(r);
-    ck_assert_ptr_null(dkim_keys_load(r, &d));
+    ck_assert_ptr_null(dkim_keys_load(r, false, &d));
     ck_assert_uint_eq(d.n, 1);
     ck_assert_msg(strstr(d.msgs[0], ":4:5: dkim: ") != NULL &&
                       strstr(d.msgs[0], "ed25519-sha256 with simple header canonicalization (simple/simple) "
@@ -828,7 +868,7 @@ START_TEST(key_formats)
                                  "  - {domain: fmt.example, selector: c, key: @/ed-text.pem}\n",
                                  file, sizeof file, &d);
     ck_assert_ptr_nonnull(r);
-    struct dkim_keys *k = dkim_keys_load(r, &d);
+    struct dkim_keys *k = dkim_keys_load(r, false, &d);
     diags_print(&d, stderr);
     ck_assert_ptr_nonnull(k);
     struct sigs s = { .n = 0 };
@@ -845,7 +885,7 @@ START_TEST(key_formats)
                    "dkim: [{domain: enc.example, selector: x, key: @/enc.pem}]\n",
                    file, sizeof file, &d);
     ck_assert_ptr_nonnull(r);
-    ck_assert_ptr_null(dkim_keys_load(r, &d));
+    ck_assert_ptr_null(dkim_keys_load(r, false, &d));
     ck_assert_uint_eq(d.n, 1);
     char expect[400];
     snprintf(expect, sizeof expect,
@@ -867,7 +907,7 @@ START_TEST(load_empty)
                                  "dkim: [{domain: quiet.example, selector: x, key: @/none.pem, active: false}]\n",
                                  file, sizeof file, &d);
     ck_assert_ptr_nonnull(r);
-    struct dkim_keys *k = dkim_keys_load(r, &d);
+    struct dkim_keys *k = dkim_keys_load(r, false, &d);
     ck_assert_ptr_nonnull(k);
     ck_assert_uint_eq(d.n, 0);
     ck_assert_uint_eq(dkim_keys_count(k), 0);
@@ -1020,6 +1060,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, ed25519_simple_refused);
     tcase_add_test(tc, key_formats);
     tcase_add_test(tc, load_empty);
+    tcase_add_test(tc, load_keep_broken);
     tcase_add_test(tc, message_errors);
     tcase_add_test(tc, keys_outlive_reload);
     tcase_add_test(tc, threads);

@@ -172,7 +172,7 @@ static void fx_load(bool with_keys)
     diags_free(&d);
     if (with_keys) {
         diags_init(&d);
-        fx.keys = dkim_keys_load(fx.rules, &d);
+        fx.keys = dkim_keys_load(fx.rules, false, &d);
         if (fx.keys == NULL)
             diags_print(&d, stderr);
         ck_assert_ptr_nonnull(fx.keys);
