@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_quickstart.sh: contrib/quickstart.sh, the first command of the README,
-# works end to end (rules checked, sandbox up, a message through it) and
-# leaves nothing behind.  Uses the build of tests/run (POSTERN_BUILD).
+# works end to end (rules checked, sandbox up, a message through it, signed
+# by postern-milter and verified by dkimverify) and leaves nothing behind.
+# Uses the build of tests/run (POSTERN_BUILD).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${POSTERN_BUILD:-$top/build/werror}
@@ -13,10 +14,25 @@ if "$top/contrib/quickstart.sh" --once --no-install --build "$build" </dev/null 
 else
     echo "FAIL: quickstart.sh failed"; cat "$out"; exit 1
 fi
-grep -q '^ok: 3 tenants' "$out" && echo "PASS: quickstart checks the example rules" ||
-    { echo "FAIL: example rules not checked"; cat "$out"; }
-grep -q '^delivered to the sink: ' "$out" && echo "PASS: quickstart delivers a message through the sandbox" ||
-    { echo "FAIL: no delivery"; cat "$out"; }
+check() { # check DESCRIPTION FAILURE CMD...: PASS, or FAIL and the output
+    local what=$1 why=$2
+    shift 2
+    if "$@"; then
+        echo "PASS: $what"
+    else
+        echo "FAIL: $why"
+        cat "$out"
+    fi
+}
+check "quickstart checks the example rules" "example rules not checked" \
+    grep -q '^ok: 3 tenants' "$out"
+check "quickstart delivers a message through the sandbox" "no delivery" \
+    grep -q '^delivered to the sink: ' "$out"
+check "quickstart's message is DKIM-signed by postern-milter with d=globex.example" \
+    "no DKIM-Signature of d=globex.example on the message" \
+    grep -qE '^  DKIM-Signature: (.*[; ])?d=globex\.example(;|$)' "$out"
+check "dkimverify says signature ok on quickstart's message" "dkimverify did not say signature ok" \
+    grep -qx '  dkimverify: signature ok' "$out"
 after=$(ip netns list | grep -c '^postern-lab-' || true)
 dir=$(sed -n 's/^namespace .*, files in //p' "$out")
 if grep -q '^quickstart: sandbox removed' "$out" && [ "$after" -le "$before" ] && [ -n "$dir" ] && [ ! -e "$dir" ]; then
