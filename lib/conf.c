@@ -14,6 +14,8 @@
 
 static const char *const on_error_words[] = { "dunno", "defer", NULL };
 static const char *const milter_on_error_words[] = { "tempfail", "accept", NULL };
+static const char *const temperror_words[] = { "tempfail", "accept", NULL };
+static const char *const bad_from_words[] = { "reject", "accept", NULL };
 static const char *const sync_words[] = { "normal", "full", NULL };
 static const char *const log_level_words[] = { "debug", "info", "notice", "warning", "error", NULL };
 
@@ -51,6 +53,16 @@ const struct conf_key conf_table[] = {
       "authserv-id of our Authentication-Results headers" },
     { "milter.pid_file", CONF_PATH, OFF(milter.pid_file), "/run/postern/milter.pid", 0, 0, NULL,
       "pid file of postern-milter" },
+    { "milter.dns_timeout", CONF_DURATION, OFF(milter.dns_timeout_ms), "5s", 1000, 30000, NULL,
+      "timeout of one DNS query of the inbound checks (SPF, DKIM keys, DMARC), whole seconds" },
+    { "milter.dkim_verify_max", CONF_UINT, OFF(milter.dkim_verify_max), "5", 1, 50, NULL,
+      "DKIM signatures verified per inbound message; more are ignored" },
+    { "milter.public_suffix_list", CONF_PATH, OFF(milter.psl), "/usr/share/publicsuffix/public_suffix_list.dat",
+      0, 0, NULL, "public suffix list of DMARC's organizational domains (Debian package publicsuffix)" },
+    { "milter.inbound_temperror", CONF_ENUM, OFF(milter.inbound_temperror), "tempfail", 0, 0, temperror_words,
+      "answer when a check in enforce mode cannot decide (DNS temperror): tempfail (451) or accept" },
+    { "milter.inbound_bad_from", CONF_ENUM, OFF(milter.inbound_bad_from), "reject", 0, 0, bad_from_words,
+      "answer, when DMARC is enforced, to a message without exactly one From: address (dmarc=permerror)" },
     { "clamd", CONF_ENDPOINT, OFF(clamd), "unix:/run/clamav/clamd.ctl", 0, 0, NULL, "clamd socket" },
     { "spamd", CONF_ENDPOINT, OFF(spamd), "inet:127.0.0.1:783", 0, 0, NULL, "spamd socket" },
 };

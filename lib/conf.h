@@ -40,6 +40,8 @@ struct conf_list {
 
 enum conf_on_error { ON_ERROR_DUNNO, ON_ERROR_DEFER };
 enum conf_milter_on_error { MILTER_ON_ERROR_TEMPFAIL, MILTER_ON_ERROR_ACCEPT };
+enum conf_temperror { TEMPERROR_TEMPFAIL, TEMPERROR_ACCEPT };
+enum conf_bad_from { BAD_FROM_REJECT, BAD_FROM_ACCEPT };
 /* normal: a committed decision survives a crash of the daemon or of Postfix
  * (WAL, synchronous=NORMAL); full: also a power loss (one fsync per batch). */
 enum conf_sync { SYNC_NORMAL, SYNC_FULL };
@@ -65,6 +67,11 @@ struct postern_conf {
         int on_error;          /* enum conf_milter_on_error */
         char *authserv_id;
         char *pid_file;
+        uint64_t dns_timeout_ms;
+        uint64_t dkim_verify_max;
+        char *psl;
+        int inbound_temperror;  /* enum conf_temperror */
+        int inbound_bad_from;   /* enum conf_bad_from */
     } milter;
     char *clamd;
     char *spamd;

@@ -27,10 +27,11 @@
 static struct adapter *adapter_current;
 
 /* What a session needs from the MTA: actions and protocol steps. */
-#define ADAPTER_ACTIONS (SMFIF_ADDHDRS | SMFIF_SETSYMLIST)
+#define ADAPTER_ACTIONS (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST)
 #define ADAPTER_STEPS SMFIP_HDR_LEADSPC
-/* Steps the milter does not use: the MTA need not send them. */
-#define ADAPTER_UNUSED_STEPS (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOHELO)
+/* Steps the milter does not use: the MTA need not send them (HELO is
+ * used: SPF checks the HELO name of the null sender). */
+#define ADAPTER_UNUSED_STEPS (SMFIP_NOUNKNOWN | SMFIP_NODATA)
 /* Stages whose answer is always "continue" (the pipeline decides at end
  * of message): when the MTA allows it, they get no reply at all, which
  * saves one round trip per stage and per header (protocol 6). */
@@ -88,8 +89,19 @@ static int mta_setsymlist(SMFICTX *ctx, int stage, char *macros)
     return smfi_setsymlist(ctx, stage, macros);
 }
 
+static int mta_chgheader(SMFICTX *ctx, char *name, int idx, char *value)
+{
+    return smfi_chgheader(ctx, name, idx, value);
+}
+
+static int mta_quarantine(SMFICTX *ctx, char *reason)
+{
+    return smfi_quarantine(ctx, reason);
+}
+
 const struct adapter_mta adapter_mta_libmilter = {
-    mta_getpriv, mta_setpriv, mta_getsymval, mta_insheader, mta_setreply, mta_setsymlist,
+    mta_getpriv, mta_setpriv, mta_getsymval, mta_insheader, mta_setreply, mta_setsymlist, mta_chgheader,
+    mta_quarantine,
 };
 
 /* --- connections ------------------------------------------------------------ */
@@ -214,6 +226,24 @@ static bool act_insheader(void *arg, int idx, const char *name, const char *valu
     return ok;
 }
 
+static bool act_chgheader(void *arg, const char *name, int idx, const char *value)
+{
+    struct adapter_conn *c = arg;
+    char *v = value != NULL ? text_header_out(value) : NULL;
+    bool ok = c->a->mta->chgheader(c->ctx, (char *)name, idx, v) == MI_SUCCESS;
+    mem_free(v);
+    return ok;
+}
+
+static bool act_quarantine(void *arg, const char *reason)
+{
+    struct adapter_conn *c = arg;
+    char *r = text_reply(reason);
+    bool ok = c->a->mta->quarantine(c->ctx, r) == MI_SUCCESS;
+    mem_free(r);
+    return ok;
+}
+
 static bool act_setreply(void *arg, const char *rcode, const char *xcode, const char *text)
 {
     struct adapter_conn *c = arg;
@@ -229,10 +259,11 @@ static void negotiate_refuse(struct adapter *a, unsigned long f0, unsigned long 
 {
     atomic_fetch_add(&a->n_refused, 1);
     log_msg(LOG_LVL_ERR, "milter_negotiate",
-            "status=refused offered_actions=0x%lx offered_steps=0x%lx missing=\"%s%s%s\" "
-            "note=\"the MTA must allow adding headers, macro lists and header values with their leading "
-            "space (Postfix: milter_protocol = 6)\"",
-            f0, f1, (f0 & SMFIF_ADDHDRS) ? "" : "add-headers ", (f0 & SMFIF_SETSYMLIST) ? "" : "macro-lists ",
+            "status=refused offered_actions=0x%lx offered_steps=0x%lx missing=\"%s%s%s%s%s\" "
+            "note=\"the MTA must allow adding and changing headers, quarantine, macro lists and header values "
+            "with their leading space (Postfix: milter_protocol = 6)\"",
+            f0, f1, (f0 & SMFIF_ADDHDRS) ? "" : "add-headers ", (f0 & SMFIF_CHGHDRS) ? "" : "change-headers ",
+            (f0 & SMFIF_QUARANTINE) ? "" : "quarantine ", (f0 & SMFIF_SETSYMLIST) ? "" : "macro-lists ",
             (f1 & SMFIP_HDR_LEADSPC) ? "" : "header-leading-space");
 }
 
@@ -325,7 +356,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
     struct adapter_conn *c = conn_of(ctx);
     if (c == NULL)
         return SMFIS_TEMPFAIL;
-    struct pl_actions act = { c, act_insheader, act_setreply };
+    struct pl_actions act = { c, act_insheader, act_setreply, act_chgheader, act_quarantine };
     return status_map(pl_eom(&c->pc, &act, act_macro, c));
 }
 

@@ -2,7 +2,8 @@
  * message pipeline (pipeline.h): one xxfi_* callback per milter stage,
  * each calling its pl_* function with the connection's context
  * (smfi_setpriv/smfi_getpriv) and turning enum pl_status into SMFIS_*;
- * struct pl_actions over smfi_insheader/smfi_setreply; macros through
+ * struct pl_actions over smfi_insheader/smfi_setreply/smfi_chgheader/
+ * smfi_quarantine; macros through
  * smfi_getsymval.  No decisions here: the pipeline makes them all.
  *
  * Every libmilter call is here: the callbacks' through struct adapter_mta,
@@ -33,6 +34,8 @@ struct adapter_mta {
     int (*insheader)(SMFICTX *ctx, int idx, char *name, char *value);
     int (*setreply)(SMFICTX *ctx, char *rcode, char *xcode, char *message);
     int (*setsymlist)(SMFICTX *ctx, int stage, char *macros);
+    int (*chgheader)(SMFICTX *ctx, char *name, int idx, char *value);
+    int (*quarantine)(SMFICTX *ctx, char *reason);
 };
 
 /* The real ones (smfi_getpriv, ...). */

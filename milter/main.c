@@ -81,12 +81,14 @@
 #include "daemon.h"
 #include "diag.h"
 #include "dkim_sign.h"
+#include "inbound.h"
 #include "log.h"
 #include "msink.h"
 #include "pipeline.h"
 #include "ptime.h"
 #include "rules.h"
 #include "rules_load.h"
+#include "selfcheck.h"
 #include "tcp_tune.h"
 
 #define PROG "postern-milter"
@@ -110,6 +112,7 @@ struct milter {
     struct dkim_keys *keys;        /* NULL: no active key */
 
     struct msink *sink;            /* audit records (thread-safe) */
+    struct inbound_cfg in;         /* the inbound checks: SPF, DKIM, DMARC (shared, read-only) */
     struct pl_daemon pl;           /* what the pipeline reads */
     struct adapter ad;             /* the libmilter callbacks */
     bool adapter_ready;
@@ -146,6 +149,15 @@ static void milter_release(struct milter *m)
     m->sink = NULL;
     dkim_keys_unref(m->keys);
     m->keys = NULL;
+    if (m->in.spf != NULL)
+        spf_checker_free(m->in.spf);
+    if (m->in.dkimv != NULL)
+        dkimv_lib_free(m->in.dkimv);
+    if (m->in.dmarc != NULL)
+        dmarc_lib_free(m->in.dmarc);
+    memset(&m->in, 0, sizeof m->in);
+    selfcheck_free(m->pl.selfcheck);
+    m->pl.selfcheck = NULL;
     rules_unref(m->rules);
     m->rules = NULL;
     if (m->adapter_ready)
@@ -641,6 +653,35 @@ static void log_start(const struct milter *m)
     buf_free(&kv);
 }
 
+/* 8b. the inbound checks.  DNS queries of libspf2, libopendkim and
+ * libopendmarc go through the system resolver: RES_OPTIONS (read by each
+ * thread's res_ninit) bounds each query to milter.dns_timeout and one
+ * attempt, unless the administrator has set RES_OPTIONS. */
+static void milter_inbound_start(struct milter *m)
+{
+    struct buf err;
+    buf_init(&err);
+    unsigned timeout_s = (unsigned)((m->conf.milter.dns_timeout_ms + 999) / 1000);
+    if (getenv("RES_OPTIONS") == NULL) {
+        char opts[64];
+        snprintf(opts, sizeof opts, "timeout:%u attempts:1", timeout_s);
+        setenv("RES_OPTIONS", opts, 1); /* no thread is running yet */
+    }
+    m->in.authserv_id = m->conf.milter.authserv_id;
+    m->in.dkim_max = (unsigned)m->conf.milter.dkim_verify_max;
+    m->in.temperror_accept = m->conf.milter.inbound_temperror == TEMPERROR_ACCEPT;
+    m->in.bad_from_accept = m->conf.milter.inbound_bad_from == BAD_FROM_ACCEPT;
+    if ((m->in.spf = spf_checker_new(false, &err)) == NULL)
+        startup_fail(m, "SPF (libspf2): %s", err.data);
+    if ((m->in.dkimv = dkimv_lib_new(m->in.dkim_max, NULL, timeout_s, &err)) == NULL)
+        startup_fail(m, "DKIM verification (libopendkim): %s", err.data);
+    if ((m->in.dmarc = dmarc_lib_new(m->conf.milter.psl, &err)) == NULL)
+        startup_fail(m, "DMARC (libopendmarc, %s): %s", m->conf.milter.psl, err.data);
+    m->pl.inbound = &m->in;
+    m->pl.selfcheck = selfcheck_new();
+    buf_free(&err);
+}
+
 /* 2-8: everything up to serving. */
 static void milter_start(struct milter *m)
 {
@@ -662,6 +703,7 @@ static void milter_start(struct milter *m)
     if (!daemon_drop_privileges(&m->dm, &err))
         startup_fail(m, "%s", err.data);
     milter_keys_start(m);
+    milter_inbound_start(m);
     m->sink = msink_open(m->conf.state_dir, m->conf.policyd.sync == SYNC_FULL, &err);
     if (m->sink == NULL)
         startup_fail(m, "cannot open the audit journal and store in %s: %s", m->conf.state_dir, err.data);

@@ -9,14 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "audit.h"
 #include "dkim_sign.h"
+#include "inbound.h"
 #include "log.h"
+#include "mailhdr.h"
 #include "ptime.h"
 #include "rules.h"
 #include "rules_index.h"
+#include "selfcheck.h"
 
 /* Headers kept for signing: past this the message is not signed (Postfix
  * itself stops at header_size_limit, 100 KB by default). */
@@ -70,6 +74,7 @@ static void pl_msg_free(struct pl_msg *m)
     if (m == NULL)
         return;
     dkim_sign_free(m->signing);
+    inbound_free(m->in);
     dkim_keys_unref(m->keys);
     rules_unref(m->rules);
     mem_free(m->sender);
@@ -139,8 +144,11 @@ enum pl_status pl_envfrom(struct pl_conn *c, const char *sender, pl_macro_fn mac
     rules_identify(m->rules, m->sasl_login, c->client_ip, m->sender, &id);
     if (id.t != NULL) {
         m->tenant = id.t->name;
+        m->t = id.t;
         m->account = id.a != NULL ? id.a->name : NULL;
         pl_copy(m->who, sizeof m->who, id.who);
+    } else if (d->inbound != NULL) {
+        m->in = inbound_begin(d->inbound, c->client_ip, c->helo, m->sender, m->queue_id);
     }
     return PL_CONTINUE;
 }
@@ -152,12 +160,22 @@ enum pl_status pl_rcpt(struct pl_conn *c, const char *rcpt)
         return PL_CONTINUE;
     m->rcpts = mem_grow(m->rcpts, m->n_rcpts + 1, sizeof *m->rcpts);
     m->rcpts[m->n_rcpts++] = pl_strip_address(rcpt);
+    if (m->in != NULL)
+        inbound_rcpt(m->in, m->rules, m->rcpts[m->n_rcpts - 1]);
     return PL_CONTINUE;
 }
 
 enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value)
 {
     struct pl_msg *m = c->msg;
+    if (m != NULL && m->in != NULL && !m->failed) {
+        struct buf err;
+        buf_init(&err);
+        if (!inbound_header(m->in, name, value, &err))
+            pl_fail(c, "inbound", err.data);
+        buf_free(&err);
+        return PL_CONTINUE;
+    }
     if (m == NULL || m->tenant == NULL || m->nosign != NULL)
         return PL_CONTINUE; /* only a tenant's message is signed: nothing to keep */
     size_t n = strlen(name) + strlen(value);
@@ -178,106 +196,32 @@ enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value)
 
 /* --- From: ----------------------------------------------------------------- */
 
-/* The addresses of a From: value (RFC 5322 mailbox-list, obsolete forms
- * aside): split at commas outside quotes, comments and angle brackets;
- * each mailbox's addr-spec is inside <> when there are brackets, else the
- * mailbox itself.  *n = the number of mailboxes; *domain (caller frees) =
- * the lowercased domain of the only one, NULL when not exactly one or no
- * domain. */
-static void pl_from_domain(const char *v, size_t *n, char **domain)
-{
-    *n = 0;
-    *domain = NULL;
-    struct buf cur, spec;
-    buf_init(&cur);
-    buf_init(&spec);
-    int depth = 0;
-    bool quoted = false, angle = false, had_angle = false, any = false;
-    for (const char *p = v;; p++) {
-        char ch = *p;
-        if (ch == '\0' || (ch == ',' && !quoted && depth == 0 && !angle)) {
-            if (any) {
-                (*n)++;
-                if (*n == 1)
-                    buf_add(&spec, had_angle ? spec.data : cur.data, had_angle ? 0 : cur.len);
-            }
-            buf_reset(&cur);
-            had_angle = angle = any = false;
-            if (ch == '\0')
-                break;
-            continue;
-        }
-        if (quoted) {
-            if (ch == '\\' && p[1] != '\0')
-                p++;
-            else if (ch == '"')
-                quoted = false;
-            any = true;
-            continue;
-        }
-        if (depth > 0) {
-            if (ch == '\\' && p[1] != '\0')
-                p++;
-            else if (ch == '(')
-                depth++;
-            else if (ch == ')')
-                depth--;
-            continue;
-        }
-        if (ch == '"') {
-            quoted = true;
-            any = true;
-        } else if (ch == '(') {
-            depth++;
-        } else if (ch == '<') {
-            angle = had_angle = true;
-            any = true;
-            if (*n == 0)
-                buf_reset(&spec);
-        } else if (ch == '>') {
-            angle = false;
-        } else if (angle) {
-            if (*n == 0 && !isspace((unsigned char)ch))
-                buf_putc(&spec, ch);
-        } else if (!isspace((unsigned char)ch)) {
-            buf_putc(&cur, ch);
-            any = true;
-        }
-    }
-    const char *at = *n == 1 ? strrchr(spec.data, '@') : NULL;
-    if (at != NULL && at[1] != '\0') {
-        *domain = mem_strdup(at + 1);
-        for (char *q = *domain; *q; q++)
-            *q = (char)tolower((unsigned char)*q);
-        size_t len = strlen(*domain);
-        if (len > 0 && (*domain)[len - 1] == '.')
-            (*domain)[len - 1] = '\0';
-    }
-    buf_free(&cur);
-    buf_free(&spec);
-}
-
 /* Decide whether and with which domain a tenant's message is signed, and
  * start the signers, fed with the headers kept so far. */
 static void pl_sign_begin(struct pl_conn *c)
 {
     struct pl_msg *m = c->msg;
-    size_t froms = 0, addrs = 0;
+    size_t froms = 0;
+    struct mailhdr_from from;
+    memset(&from, 0, sizeof from);
     for (size_t i = 0; i < m->n_headers; i++) {
         if (strcasecmp(m->headers[i].name, "From") != 0)
             continue;
         froms++;
-        mem_free(m->from_domain);
-        pl_from_domain(m->headers[i].value, &addrs, &m->from_domain);
+        mailhdr_from_parse(m->headers[i].value, strlen(m->headers[i].value), &from);
     }
-    if (froms != 1 || addrs != 1) {
-        m->nosign = froms == 0 ? "no From: header" : froms > 1 ? "several From: headers" : "several From: addresses";
+    if (froms != 1 || from.status != MAILHDR_FROM_OK) {
+        m->nosign = froms == 0                                  ? "no From: header"
+                    : froms > 1                                 ? "several From: headers"
+                    : from.status == MAILHDR_FROM_MULTIPLE      ? "several From: addresses"
+                    : from.status == MAILHDR_FROM_NONE          ? "no address in From:"
+                    : from.status == MAILHDR_FROM_NO_DOMAIN     ? "no domain in From:"
+                    : from.status == MAILHDR_FROM_BAD_DOMAIN    ? "invalid domain in From:"
+                                                                : "unparsable From:";
         return;
     }
-    if (m->from_domain == NULL) {
-        m->nosign = "no domain in From:";
-        return;
-    }
+    mem_free(m->from_domain);
+    m->from_domain = mem_strdup(from.domain);
     const struct tenant *owner = rules_find_domain(m->rules, m->from_domain);
     if (owner != NULL && strcmp(owner->name, m->tenant) != 0) {
         m->nosign = "From: domain is not the tenant's";
@@ -329,6 +273,13 @@ enum pl_status pl_eoh(struct pl_conn *c, pl_macro_fn macro, void *marg)
     pl_queue_id(m, macro, marg);
     if (m->tenant != NULL && m->nosign == NULL && !m->failed)
         pl_sign_begin(c);
+    if (m->in != NULL && !m->failed) {
+        struct buf err;
+        buf_init(&err);
+        if (!inbound_eoh(m->in, &err))
+            pl_fail(c, "inbound", err.data);
+        buf_free(&err);
+    }
     return PL_CONTINUE;
 }
 
@@ -343,6 +294,13 @@ enum pl_status pl_body(struct pl_conn *c, const unsigned char *data, size_t len)
         buf_init(&err);
         if (!dkim_sign_body(m->signing, data, len, &err))
             pl_fail(c, "dkim", err.data);
+        buf_free(&err);
+    }
+    if (m->in != NULL && !m->failed) {
+        struct buf err;
+        buf_init(&err);
+        if (!inbound_body(m->in, data, len, &err))
+            pl_fail(c, "inbound", err.data);
         buf_free(&err);
     }
     return PL_CONTINUE;
@@ -448,6 +406,92 @@ static enum pl_status pl_eom_sign(struct pl_conn *c, const struct pl_actions *ac
     return m->failed ? pl_eom_failed(c, act) : PL_CONTINUE;
 }
 
+/* Inbound mail: remove the forged Authentication-Results headers, then
+ * the outcome of inbound_end(): a reply, or our header (and the hold
+ * queue); one audit record with the results. */
+static enum pl_status pl_eom_inbound(struct pl_conn *c, const struct pl_actions *act)
+{
+    struct pl_msg *m = c->msg;
+    struct pl_daemon *d = c->daemon;
+    struct inbound_outcome out;
+    struct buf err, reason;
+    buf_init(&err);
+    buf_init(&reason);
+    inbound_end(m->in, &out);
+    for (size_t i = 0; i < out.n_remove && !m->failed; i++)
+        if (!act->chgheader(act->arg, "Authentication-Results", out.remove[i], NULL))
+            pl_fail(c, "inbound", "the MTA refused to remove a forged Authentication-Results header");
+    enum pl_status st = PL_CONTINUE;
+    const char *action = "accept";
+    if (!m->failed) {
+        switch (out.action) {
+        case INBOUND_REJECT:
+        case INBOUND_TEMPFAIL:
+            act->setreply(act->arg, out.rcode, out.xcode, out.text);
+            st = out.action == INBOUND_REJECT ? PL_REJECT : PL_TEMPFAIL;
+            action = out.action == INBOUND_REJECT ? "reject" : "tempfail";
+            break;
+        case INBOUND_QUARANTINE:
+        case INBOUND_ACCEPT:
+            if (out.authres != NULL && !act->insheader(act->arg, 0, "Authentication-Results", out.authres))
+                pl_fail(c, "inbound", "the MTA refused the Authentication-Results header");
+            else if (out.action == INBOUND_QUARANTINE && !act->quarantine(act->arg, out.text))
+                pl_fail(c, "inbound", "the MTA refused to hold the message");
+            if (out.action == INBOUND_QUARANTINE)
+                action = "quarantine";
+            break;
+        }
+    }
+    if (!m->failed) {
+        struct audit_rec rec;
+        pl_audit_rec(c, &rec);
+        if (out.text[0] != '\0')
+            buf_printf(&reason, "%s; ", out.text);
+        buf_puts(&reason, out.summary);
+        rec.tenant = out.tenant;
+        rec.action = action;
+        rec.reason = reason.data;
+        rec.rule = out.rule;
+        if (!d->audit(d->arg, &rec, &err))
+            pl_fail(c, "audit", err.data);
+    }
+    if (m->failed)
+        st = pl_eom_failed(c, act);
+    inbound_outcome_free(&out);
+    buf_free(&err);
+    buf_free(&reason);
+    return st;
+}
+
+/* The outbound self-check of a tenant's message (selfcheck.h), once per
+ * tenant and hour: an audit warning when its receivers would see SPF or
+ * DMARC fail.  Never changes the message's answer. */
+static void pl_selfcheck(struct pl_conn *c)
+{
+    struct pl_msg *m = c->msg;
+    struct pl_daemon *d = c->daemon;
+    if (d->selfcheck == NULL || d->inbound == NULL || m->t == NULL ||
+        !selfcheck_due(d->selfcheck, m->tenant, (int64_t)time(NULL)))
+        return;
+    struct buf warnings, err;
+    buf_init(&warnings);
+    buf_init(&err);
+    selfcheck_run(d->inbound, m->t, m->sender, m->from_domain, m->signing != NULL ? m->sign_domain : NULL,
+                  &warnings);
+    if (warnings.len > 0) {
+        struct audit_rec rec;
+        pl_audit_rec(c, &rec);
+        rec.action = "warning";
+        rec.reason = warnings.data;
+        rec.rule = "selfcheck";
+        log_msg(LOG_LVL_WARN, "selfcheck", "tenant=%s warning=\"%s\"", m->tenant, warnings.data);
+        if (!d->audit(d->arg, &rec, &err))
+            log_msg(LOG_LVL_ERR, "selfcheck", "tenant=%s error=\"%s\"", m->tenant, err.data);
+    }
+    buf_free(&warnings);
+    buf_free(&err);
+}
+
 enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_fn macro, void *marg)
 {
     struct pl_msg *m = c->msg;
@@ -459,6 +503,8 @@ enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_
         st = pl_eom_failed(c, act);
     } else if (m->signing != NULL) {
         st = pl_eom_sign(c, act);
+    } else if (m->in != NULL) {
+        st = pl_eom_inbound(c, act);
     } else if (m->tenant != NULL) {
         /* a tenant's message that is not signed: say why */
         struct pl_daemon *d = c->daemon;
@@ -475,6 +521,8 @@ enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_
         }
         buf_free(&err);
     }
+    if (m->t != NULL && !m->failed && st == PL_CONTINUE)
+        pl_selfcheck(c);
     pl_msg_free(c->msg);
     c->msg = NULL;
     return st;

@@ -25,6 +25,10 @@
 struct rules;
 struct dkim_keys;
 struct pl_daemon;
+struct inbound_cfg;
+struct inbound_msg;
+struct selfcheck;
+struct tenant;
 
 enum pl_status {
     PL_CONTINUE,               /* go on with the next stage */
@@ -42,6 +46,10 @@ struct pl_actions {
     bool (*insheader)(void *arg, int idx, const char *name, const char *value);
     /* the SMTP reply of a tempfail or reject ("451", "4.7.1", text) */
     bool (*setreply)(void *arg, const char *rcode, const char *xcode, const char *text);
+    /* change the idx-th (from 1) header called name; value NULL deletes it */
+    bool (*chgheader)(void *arg, const char *name, int idx, const char *value);
+    /* accept the message into the MTA's hold queue, with the reason */
+    bool (*quarantine)(void *arg, const char *reason);
 };
 
 /* A macro the MTA gave ({auth_authen}, {i}, j, ...), NULL when unknown. */
@@ -75,6 +83,7 @@ struct pl_msg {
     struct pl_header *headers;
     size_t n_headers, cap_headers;
     const char *tenant;        /* the tenant submission's tenant, NULL when not one */
+    const struct tenant *t;    /* its rules */
     const char *account;       /* its account name ("*" for the wildcard) */
     char who[264];             /* the account identity (login or sender for "*") */
     char *from_domain;         /* the From: domain when there is exactly one address */
@@ -84,6 +93,7 @@ struct pl_msg {
     char error[256];
     size_t header_bytes;
     struct dkim_signing *signing; /* DKIM signers fed with the message, NULL when not signing */
+    struct inbound_msg *in;    /* the inbound checks of a message that is not a tenant submission, or NULL */
     uint64_t body_bytes;
     int64_t t0_us;
 };
@@ -99,6 +109,8 @@ struct pl_daemon {
     bool (*audit)(void *arg, const struct audit_rec *rec, struct buf *err);
     void *arg;
     enum pl_status on_error;   /* PL_TEMPFAIL or PL_ACCEPT */
+    const struct inbound_cfg *inbound; /* the inbound checks (inbound.h); NULL: none */
+    struct selfcheck *selfcheck; /* the outbound self-check of tenant mail (selfcheck.h); NULL: none */
 };
 
 void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id);
@@ -110,7 +122,8 @@ enum pl_status pl_rcpt(struct pl_conn *c, const char *rcpt);
 enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value);
 enum pl_status pl_eoh(struct pl_conn *c, pl_macro_fn macro, void *marg);
 enum pl_status pl_body(struct pl_conn *c, const unsigned char *data, size_t len);
-/* End of message: sign, add headers through act, audit. */
+/* End of message: sign (a tenant submission) or check (inbound mail, see
+ * inbound.h), change headers through act, audit. */
 enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_fn macro, void *marg);
 /* The message ends without eom (RSET, a new MAIL FROM, the client left). */
 void pl_abort(struct pl_conn *c);

@@ -89,8 +89,24 @@ static int f_setsymlist(SMFICTX *ctx, int stage, char *macros)
     return MI_SUCCESS;
 }
 
-static const struct adapter_mta fake_mta = { f_getpriv, f_setpriv, f_getsymval, f_insheader, f_setreply,
-                                             f_setsymlist };
+static int f_chgheader(SMFICTX *ctx, char *name, int idx, char *value)
+{
+    (void)ctx;
+    (void)name;
+    (void)idx;
+    (void)value;
+    return MI_SUCCESS;
+}
+
+static int f_quarantine(SMFICTX *ctx, char *reason)
+{
+    (void)ctx;
+    (void)reason;
+    return MI_SUCCESS;
+}
+
+static const struct adapter_mta fake_mta = { f_getpriv,   f_setpriv,    f_getsymval, f_insheader,
+                                             f_setreply,  f_setsymlist, f_chgheader, f_quarantine };
 
 /* --- the daemon side ----------------------------------------------------------- */
 
@@ -119,7 +135,7 @@ static bool d_audit(void *arg, const struct audit_rec *rec, struct buf *err)
     return true;
 }
 
-static struct pl_daemon daemon_ = { d_rules, d_keys, d_audit, NULL, PL_TEMPFAIL };
+static struct pl_daemon daemon_ = { d_rules, d_keys, d_audit, NULL, PL_TEMPFAIL, NULL, NULL };
 static struct adapter ad;
 static struct smfiDesc desc;
 

@@ -257,7 +257,8 @@ static const struct {
       { "2:3: unknown key \"foo\" in policyd (expected one of: listen, on_error, pid_file, idle_timeout, "
         "max_connections, max_request_bytes, sync)" } },
     { "milter:\n  bar: 1\n",
-      { "2:3: unknown key \"bar\" in milter (expected one of: listen, on_error, authserv_id, pid_file)" } },
+      { "2:3: unknown key \"bar\" in milter (expected one of: listen, on_error, authserv_id, pid_file, dns_timeout, "
+        "dkim_verify_max, public_suffix_list, inbound_temperror, inbound_bad_from)" } },
     { "Rules: /x\n",
       { "1:1: unknown key \"Rules\" (expected one of: rules, state_dir, timezone, user, log_level, policyd, milter, "
         "clamd, spamd)" } },
@@ -428,6 +429,11 @@ START_TEST(test_print)
         "  on_error: accept",
         "  authserv_id: mx.example.com",
         "  pid_file: /run/x/milter.pid",
+        "  dns_timeout: 5s",
+        "  dkim_verify_max: 5",
+        "  public_suffix_list: /usr/share/publicsuffix/public_suffix_list.dat",
+        "  inbound_temperror: tempfail",
+        "  inbound_bad_from: reject",
         "clamd: unix:/run/clamav/clamd.sock",
         "spamd: inet:[::1]:783",
         NULL,

@@ -98,7 +98,23 @@ static bool fx_setreply(void *arg, const char *rcode, const char *xcode, const c
     return true;
 }
 
-static const struct pl_actions fx_actions = { NULL, fx_insheader, fx_setreply };
+static bool fx_chgheader(void *arg, const char *name, int idx, const char *value)
+{
+    (void)arg;
+    (void)name;
+    (void)idx;
+    (void)value;
+    return true;
+}
+
+static bool fx_quarantine(void *arg, const char *reason)
+{
+    (void)arg;
+    (void)reason;
+    return true;
+}
+
+static const struct pl_actions fx_actions = { NULL, fx_insheader, fx_setreply, fx_chgheader, fx_quarantine };
 
 /* Macros: {auth_authen} and {i} from a small table. */
 struct macros {
