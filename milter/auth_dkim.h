@@ -4,9 +4,10 @@
  * and ignored, so that a message with a thousand signatures costs no
  * more than one with five.
  *
- * Keys: DNS TXT records through libopendkim's resolver (the system
- * resolver), or a key file in libopendkim's "file" query method for the
- * unit tests (lines "SELECTOR._domainkey.DOMAIN TXT-DATA").
+ * Keys: DNS TXT records through the system resolver (glibc's, one
+ * resolver state per query, given to libopendkim in place of its own:
+ * see auth_dkim.c), or a key file in libopendkim's "file" query method
+ * for the unit tests (lines "SELECTOR._domainkey.DOMAIN TXT-DATA").
  *
  * Threads: one struct dkimv_lib for the daemon, shared by every libmilter
  * thread; a struct dkimv is one message's, used by one thread at a time.
@@ -15,7 +16,9 @@
  * partial_body (the brief: l= signatures are verified as libopendkim does,
  * and reported); timeout_s 0 means the resolver's own settings; d=, s=,
  * a= and b= are copied with characters outside their syntax replaced by
- * '?', so that they can go into a header field as they are. */
+ * '?', so that they can go into a header field as they are; the
+ * DKIM-Signature headers past the first max_sigs + 5 are counted, not
+ * hashed (see dkimv_end). */
 #ifndef POSTERN_MILTER_AUTH_DKIM_H
 #define POSTERN_MILTER_AUTH_DKIM_H
 #include <stdbool.h>
@@ -27,7 +30,7 @@ enum dkimv_result {
     DKIMV_PASS,                /* signature and body hash verify */
     DKIMV_FAIL,                /* the signature or the body hash does not verify (body changed, ...) */
     DKIMV_NEUTRAL,             /* not verifiable for a reason that is not an error of the
-                                  signer nor of DNS (an unknown algorithm, ...) */
+                                  signer nor of DNS (an unknown algorithm, rsa-sha1, ...) */
     DKIMV_TEMPERROR,           /* the key could not be fetched now (DNS timeout, SERVFAIL) */
     DKIMV_PERMERROR,           /* a broken signature header, no key record (NXDOMAIN), a bad key, ... */
 };
@@ -68,7 +71,10 @@ bool dkimv_body(struct dkimv *v, const unsigned char *data, size_t len, struct b
 /* Verify.  The results of the verified signatures in header order go to
  * sigs (at most max; *n_sigs = how many), *n_ignored = the signatures
  * past max_sigs that were not verified.  No signature: *n_sigs = 0
- * (dkim=none).  Once per message. */
+ * (dkim=none).  Once per message (a second call gives the same results).
+ * The DKIM-Signature headers past the first max_sigs + 5 are only
+ * counted, not hashed: a signature covering them (h=dkim-signature) then
+ * fails. */
 void dkimv_end(struct dkimv *v, struct dkimv_sig *sigs, size_t max, size_t *n_sigs, size_t *n_ignored);
 void dkimv_free(struct dkimv *v);
 

@@ -15,6 +15,14 @@
 #include "rules.h"
 #include "rules_index.h"
 
+/* DKIM verification costs libopendkim time in the number of headers
+ * (each signature's h= list is matched against them): past these, the
+ * rest of the headers are not given to it, and the signatures end as
+ * permerror.  Postfix bounds each header (header_size_limit), not their
+ * number. */
+#define INBOUND_DKIM_MAX_HEADERS 1000
+#define INBOUND_DKIM_MAX_HEADER_BYTES (1u << 20)
+
 struct inbound_msg {
     const struct inbound_cfg *cfg;
     enum inbound_mode spf, dkim, dmarc;        /* strictest of the recipients */
@@ -27,6 +35,8 @@ struct inbound_msg {
     char *job;
     struct spf_verdict spf_mf;                 /* of MAIL FROM, or postmaster@HELO for the null sender */
     struct dkimv *v;
+    size_t n_headers, header_bytes;
+    bool dkim_overflow;                        /* too many headers for DKIM: not verified */
     size_t n_from;                             /* From: headers seen */
     struct mailhdr_from from;                  /* the last one parsed */
     int n_ar;                                  /* Authentication-Results headers seen */
@@ -104,7 +114,11 @@ bool inbound_header(struct inbound_msg *im, const char *name, const char *value,
                 im->remove_overflow = true;
         }
     }
-    return im->v == NULL || dkimv_header(im->v, name, value, err);
+    im->n_headers++;
+    im->header_bytes += strlen(name) + vlen;
+    if (im->n_headers > INBOUND_DKIM_MAX_HEADERS || im->header_bytes > INBOUND_DKIM_MAX_HEADER_BYTES)
+        im->dkim_overflow = true;
+    return im->v == NULL || im->dkim_overflow || dkimv_header(im->v, name, value, err);
 }
 
 bool inbound_eoh(struct inbound_msg *im, struct buf *err)
@@ -224,6 +238,11 @@ void inbound_end(struct inbound_msg *im, struct inbound_outcome *out)
     struct dkimv_sig *sigs = mem_array(max, sizeof *sigs);
     if (im->v != NULL) {
         dkimv_end(im->v, sigs, max, &n_sigs, &n_ignored);
+        for (size_t i = 0; im->dkim_overflow && i < n_sigs; i++) {
+            sigs[i].result = DKIMV_PERMERROR;
+            snprintf(sigs[i].reason, sizeof sigs[i].reason, "more than %u headers or %u bytes of headers: not verified",
+                     INBOUND_DKIM_MAX_HEADERS, INBOUND_DKIM_MAX_HEADER_BYTES);
+        }
     } else if (cfg->dkimv != NULL) {
         n_sigs = 1;
         sigs[0].result = DKIMV_TEMPERROR;

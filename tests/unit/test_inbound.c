@@ -306,6 +306,31 @@ START_TEST(dkim_missing_key)
 }
 END_TEST
 
+/* More headers than DKIM verification takes: the signatures end as
+ * permerror without being verified, and the message is still checked. */
+START_TEST(dkim_too_many_headers)
+{
+    struct buf err;
+    buf_init(&err);
+    struct inbound_msg *im = inbound_begin(&cfg, "192.0.2.7", "helo.example", "a@sender.example", "Q3");
+    inbound_rcpt(im, rules, "x@hdr.example");
+    ck_assert(inbound_header(im, "DKIM-Signature",
+                             " v=1; a=rsa-sha256; d=sender.example; s=gone; h=from; bh=AAAA; b=AAAA", &err));
+    ck_assert(inbound_header(im, "From", " a@sender.example", &err));
+    for (int i = 0; i < 1200; i++)
+        ck_assert(inbound_header(im, "X-Filler", " x", &err));
+    ck_assert(inbound_eoh(im, &err));
+    struct inbound_outcome o;
+    inbound_end(im, &o);
+    inbound_free(im);
+    HAS(o.authres, "dkim=permerror");
+    HAS(o.summary, "more than 1000 headers or 1048576 bytes of headers: not verified");
+    HAS(o.authres, "dmarc=pass");
+    inbound_outcome_free(&o);
+    buf_free(&err);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -317,6 +342,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, forged_authres);
     tcase_add_test(tc, all_off);
     tcase_add_test(tc, dkim_missing_key);
+    tcase_add_test(tc, dkim_too_many_headers);
 }
 
 UNIT_MAIN("inbound", add_tests)
