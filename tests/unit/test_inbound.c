@@ -16,6 +16,8 @@
 #include "inbound.h"
 #include "rules.h"
 #include "rules_load.h"
+#include "rules_index.h"
+#include "selfcheck.h"
 #include "unit.h"
 
 #define PSL "/usr/share/publicsuffix/public_suffix_list.dat"
@@ -48,6 +50,10 @@ static void setup(void)
                                     "inbound: {spf: enforce, dkim: header, dmarc: enforce}\n");
     write_file("rules/quiet.yaml", "tenant: quiet\ndomains: [quiet.example]\n"
                                    "inbound: {spf: off, dkim: off, dmarc: off}\n");
+    write_file("rules/good.yaml", "tenant: good\ndomains: [sender.example]\n"
+                                  "outbound: {transport: good, ips: [192.0.2.50]}\n");
+    write_file("rules/bad.yaml", "tenant: bad\ndomains: [soft.example]\n"
+                                 "outbound: {transport: bad, ips: [198.51.100.9]}\n");
     write_file("keys.txt", "");
     struct diags d;
     diags_init(&d);
@@ -331,6 +337,40 @@ START_TEST(dkim_too_many_headers)
 }
 END_TEST
 
+/* The outbound self-check: once per tenant and hour; a tenant whose
+ * outbound IP its SPF record lists and whose mail we sign is fine; one
+ * whose record does not list it, unsigned, is warned of both SPF and
+ * DMARC. */
+START_TEST(selfcheck)
+{
+    struct selfcheck *sc = selfcheck_new();
+    ck_assert(selfcheck_due(sc, "good", 7200));
+    ck_assert(!selfcheck_due(sc, "good", 7200 + 3599));
+    ck_assert(selfcheck_due(sc, "bad", 7300));
+    ck_assert(selfcheck_due(sc, "good", 7200 + 3600));
+    ck_assert(!selfcheck_due(sc, "good", 7200 + 3700));
+    selfcheck_free(sc);
+
+    struct buf w;
+    buf_init(&w);
+    const struct tenant *good = rules_find_domain(rules, "sender.example");
+    const struct tenant *bad = rules_find_domain(rules, "soft.example");
+    ck_assert(good != NULL && bad != NULL);
+    selfcheck_run(&cfg, good, "news@sender.example", "sender.example", "sender.example", &w);
+    ck_assert_msg(w.len == 0, "%s", w.data);
+    cfg.test_dmarc_domain = "soft.example";
+    selfcheck_run(&cfg, bad, "news@soft.example", "soft.example", NULL, &w);
+    HAS(w.data, "spf: the SPF record of soft.example gives softfail for outbound IP 198.51.100.9");
+    HAS(w.data, "dmarc: soft.example fails DMARC (policy reject)");
+    buf_reset(&w);
+    /* signed with the From: domain: DMARC passes, SPF still warned */
+    selfcheck_run(&cfg, bad, "news@soft.example", "soft.example", "soft.example", &w);
+    HAS(w.data, "spf: ");
+    ck_assert_msg(strstr(w.data, "dmarc:") == NULL, "%s", w.data);
+    buf_free(&w);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -343,6 +383,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, all_off);
     tcase_add_test(tc, dkim_missing_key);
     tcase_add_test(tc, dkim_too_many_headers);
+    tcase_add_test(tc, selfcheck);
 }
 
 UNIT_MAIN("inbound", add_tests)

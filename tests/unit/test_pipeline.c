@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "diag.h"
 #include "dkim_sign.h"
+#include "inbound.h"
 #include "log.h"
 #include "pipeline.h"
 #include "rules.h"
@@ -42,6 +43,9 @@ struct fixture {
     size_t n_headers;
     char reply[256];
     bool insert_fails;
+    char changes[8][256];    /* chgheader: "Name[idx]=value" */
+    size_t n_changes;
+    char quarantined[256];
 };
 
 static struct fixture fx;
@@ -101,16 +105,15 @@ static bool fx_setreply(void *arg, const char *rcode, const char *xcode, const c
 static bool fx_chgheader(void *arg, const char *name, int idx, const char *value)
 {
     (void)arg;
-    (void)name;
-    (void)idx;
-    (void)value;
+    ck_assert_uint_lt(fx.n_changes, 8);
+    snprintf(fx.changes[fx.n_changes++], sizeof fx.changes[0], "%s[%d]=%s", name, idx, value ? value : "(deleted)");
     return true;
 }
 
 static bool fx_quarantine(void *arg, const char *reason)
 {
     (void)arg;
-    (void)reason;
+    snprintf(fx.quarantined, sizeof fx.quarantined, "%s", reason);
     return true;
 }
 
@@ -482,6 +485,87 @@ START_TEST(test_no_keys_loaded)
 }
 END_TEST
 
+/* Inbound mail (not a tenant submission) with the inbound checks on:
+ * the forged Authentication-Results header is deleted through the MTA,
+ * ours is inserted on top, the audit record carries the verdicts; with
+ * DMARC p=quarantine enforced for the recipient's tenant, the message goes
+ * to the hold queue; with p=reject, a 550 reply. */
+START_TEST(test_inbound_actions)
+{
+    struct buf err;
+    buf_init(&err);
+    struct inbound_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.authserv_id = "mx.test";
+    cfg.dkim_max = 5;
+    cfg.spf = spf_checker_new(true, &err);
+    ck_assert_ptr_nonnull(cfg.spf);
+    ck_assert(spf_zone_add(cfg.spf, "remote.example", "TXT", "v=spf1 ip4:203.0.113.0/24 -all"));
+    cfg.dmarc = dmarc_lib_new("/usr/share/publicsuffix/public_suffix_list.dat", &err);
+    ck_assert_msg(cfg.dmarc != NULL, "%s", err.data);
+    cfg.test_dmarc_record = "v=DMARC1; p=quarantine";
+    cfg.test_dmarc_domain = "remote.example";
+    write_file("rules/corp.yaml", "tenant: corp\ndomains: [corp.example]\ninbound: {dmarc: enforce}\n");
+    rules_unref(fx.rules);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/rules", tmpdir);
+    struct diags d;
+    diags_init(&d);
+    fx.rules = rules_load(dir, &d, NULL);
+    ck_assert_ptr_nonnull(fx.rules);
+    diags_free(&d);
+    fx.d.inbound = &cfg;
+
+    struct macros mac = { NULL, "QI1" };
+    struct pl_conn c = conn_new("203.0.113.5");
+    ck_assert_int_eq(pl_envfrom(&c, "<x@remote.example>", fx_macro, &mac), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&c, "<boss@corp.example>"), PL_CONTINUE);
+    pl_header(&c, "Authentication-Results", " mx.test; dmarc=pass header.from=remote.example");
+    pl_header(&c, "From", " x@remote.example");
+    ck_assert_int_eq(pl_eoh(&c, fx_macro, &mac), PL_CONTINUE);
+    ck_assert_int_eq(pl_body(&c, (const unsigned char *)body, sizeof body - 1), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&c, &fx_actions, fx_macro, &mac), PL_CONTINUE);
+    ck_assert_uint_eq(fx.n_changes, 1);
+    ck_assert_str_eq(fx.changes[0], "Authentication-Results[1]=(deleted)");
+    ck_assert_uint_eq(fx.n_headers, 1);
+    ck_assert_msg(strncmp(fx.headers[0], "Authentication-Results: mx.test; spf=pass", 41) == 0, "%s", fx.headers[0]);
+    ck_assert_str_eq(fx.quarantined, "");
+    ck_assert_uint_eq(fx.n_audits, 1);
+    ck_assert_str_eq(fx.audits[0].action, "accept");
+    ck_assert_str_eq(fx.audits[0].tenant, "corp");
+    ck_assert_ptr_nonnull(strstr(fx.audits[0].reason, "dmarc=pass"));
+
+    /* SPF fails, DMARC fails: p=quarantine -> the hold queue */
+    fx.n_audits = fx.n_headers = fx.n_changes = 0;
+    pl_connect(&c, "other.example", "198.51.100.5");
+    ck_assert_int_eq(pl_envfrom(&c, "<x@remote.example>", fx_macro, &mac), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&c, "<boss@corp.example>"), PL_CONTINUE);
+    pl_header(&c, "From", " x@remote.example");
+    ck_assert_int_eq(pl_eoh(&c, fx_macro, &mac), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&c, &fx_actions, fx_macro, &mac), PL_CONTINUE);
+    ck_assert_ptr_nonnull(strstr(fx.quarantined, "DMARC policy of remote.example: quarantine"));
+    ck_assert_uint_eq(fx.n_headers, 1);
+    ck_assert_str_eq(fx.audits[0].action, "quarantine");
+
+    /* p=reject: 550 5.7.1, no header */
+    cfg.test_dmarc_record = "v=DMARC1; p=reject";
+    fx.n_audits = fx.n_headers = 0;
+    ck_assert_int_eq(pl_envfrom(&c, "<x@remote.example>", fx_macro, &mac), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&c, "<boss@corp.example>"), PL_CONTINUE);
+    pl_header(&c, "From", " x@remote.example");
+    ck_assert_int_eq(pl_eoh(&c, fx_macro, &mac), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&c, &fx_actions, fx_macro, &mac), PL_REJECT);
+    ck_assert_msg(strncmp(fx.reply, "550 5.7.1 DMARC policy of remote.example: reject", 48) == 0, "%s", fx.reply);
+    ck_assert_uint_eq(fx.n_headers, 0);
+    ck_assert_str_eq(fx.audits[0].action, "reject");
+    pl_close(&c);
+    fx.d.inbound = NULL;
+    spf_checker_free(cfg.spf);
+    dmarc_lib_free(cfg.dmarc);
+    buf_free(&err);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -496,6 +580,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_abort_every_stage);
     tcase_add_test(tc, test_audit_failure_tempfails);
     tcase_add_test(tc, test_no_keys_loaded);
+    tcase_add_test(tc, test_inbound_actions);
 }
 
 UNIT_MAIN("pipeline", add_tests)
