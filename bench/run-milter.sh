@@ -210,7 +210,7 @@ signed_check() { # the first 5 messages in the sink carry a signature of bench.e
     if ((n > 0 && signed == n)); then echo signed; else echo "UNSIGNED:$signed/$n"; fi
 }
 
-trap 'rc=$?; [[ -z $odir ]] || rm -rf "$odir"; (exit $rc); _lab_on_exit' EXIT   # ours, then lab.sh's own (which exits with $?)
+trap 'rc=$?; set +e; [[ -z $odir ]] || rm -rf "$odir"; (exit $rc); _lab_on_exit' EXIT   # ours, then lab.sh's own (which exits with $?)
 results=$b/results
 : >"$results"
 record() { # record LABEL SECONDS SIGNED: with the CPU figures of that best run
