@@ -9,9 +9,14 @@
  * the strictest mode of its recipients for each check; recipients of no
  * tenant bring "header".  The checks run unless every mode is off; every
  * Authentication-Results header that claims our authserv-id is removed in
- * any case (a forged "dmarc=pass" never survives).
+ * any case (a forged "dmarc=pass" never survives; pipeline.c does the same
+ * for tenant submissions).  DKIM verification stops past 1,000 headers or
+ * 1 MiB of headers (libopendkim's cost grows with them): the signatures
+ * are then permerror, not verified.
  *
  * Outcome (inbound_end), first that applies:
+ *  0. More than 32 Authentication-Results headers claim our authserv-id:
+ *     550 5.7.1 (they could not all be removed).
  *  1. From: without exactly one address with a valid domain: dmarc=
  *     permerror; DMARC enforced: 550 5.7.1 (milter.inbound_bad_from:
  *     reject) or accept.

@@ -653,20 +653,28 @@ static void log_start(const struct milter *m)
     buf_free(&kv);
 }
 
-/* 8b. the inbound checks.  DNS queries of libspf2, libopendkim and
- * libopendmarc go through the system resolver: RES_OPTIONS (read by each
- * thread's res_ninit) bounds each query to milter.dns_timeout and one
- * attempt, unless the administrator has set RES_OPTIONS. */
-static void milter_inbound_start(struct milter *m)
+/* 2b. DNS queries of the inbound checks (libspf2, libopendmarc; the DKIM
+ * key queries have their own resolver state, auth_dkim.c) go through the
+ * system resolver: RES_OPTIONS bounds each to milter.dns_timeout and one
+ * attempt, unless the administrator has set it.  glibc reads it once,
+ * with resolv.conf, at the first res_ninit() of the process (libopendkim's
+ * dkim_init() in the key loading is one): so before anything else. */
+static void milter_dns_options(const struct milter *m)
 {
-    struct buf err;
-    buf_init(&err);
     unsigned timeout_s = (unsigned)((m->conf.milter.dns_timeout_ms + 999) / 1000);
     if (getenv("RES_OPTIONS") == NULL) {
         char opts[64];
         snprintf(opts, sizeof opts, "timeout:%u attempts:1", timeout_s);
         setenv("RES_OPTIONS", opts, 1); /* no thread is running yet */
     }
+}
+
+/* 8b. the inbound checks. */
+static void milter_inbound_start(struct milter *m)
+{
+    struct buf err;
+    buf_init(&err);
+    unsigned timeout_s = (unsigned)((m->conf.milter.dns_timeout_ms + 999) / 1000);
     m->in.authserv_id = m->conf.milter.authserv_id;
     m->in.dkim_max = (unsigned)m->conf.milter.dkim_verify_max;
     m->in.temperror_accept = m->conf.milter.inbound_temperror == TEMPERROR_ACCEPT;
@@ -688,6 +696,7 @@ static void milter_start(struct milter *m)
     struct buf err;
     buf_init(&err);
     signals_block();
+    milter_dns_options(m);
     if (!m->opt.foreground)
         daemon_background(&m->dm);
     tcp_tune_enable(tcp_tune_wanted());

@@ -94,6 +94,13 @@ struct pl_msg {
     size_t header_bytes;
     struct dkim_signing *signing; /* DKIM signers fed with the message, NULL when not signing */
     struct inbound_msg *in;    /* the inbound checks of a message that is not a tenant submission, or NULL */
+    /* a tenant submission's Authentication-Results headers that claim our
+     * authserv-id (occurrences from 1), deleted at eom: inbound.c does the
+     * same for inbound mail */
+    int n_authres;
+    int authres_forged[32];
+    size_t n_authres_forged;
+    bool authres_overflow;
     uint64_t body_bytes;
     int64_t t0_us;
 };

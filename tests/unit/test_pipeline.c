@@ -559,6 +559,25 @@ START_TEST(test_inbound_actions)
     ck_assert_uint_eq(fx.n_headers, 0);
     ck_assert_str_eq(fx.audits[0].action, "reject");
     pl_close(&c);
+
+    /* a tenant submission that carries a forged header of ours: deleted
+     * too (it would reach another tenant's mailbox as it is), the
+     * signatures added, no inbound checks */
+    fx.n_audits = fx.n_headers = fx.n_changes = 0;
+    struct pl_conn t = conn_new("198.51.100.9");
+    struct macros tm = { "bob@acme.example", "QT1" };
+    ck_assert_int_eq(pl_envfrom(&t, "<bob@acme.example>", fx_macro, &tm), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&t, "<boss@corp.example>"), PL_CONTINUE);
+    pl_header(&t, "Authentication-Results", " other.example; spf=pass");
+    pl_header(&t, "Authentication-Results", " MX.test; dmarc=pass header.from=acme.example");
+    pl_header(&t, "From", " bob@acme.example");
+    ck_assert_int_eq(pl_eoh(&t, fx_macro, &tm), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&t, &fx_actions, fx_macro, &tm), PL_CONTINUE);
+    ck_assert_uint_eq(fx.n_changes, 1);
+    ck_assert_str_eq(fx.changes[0], "Authentication-Results[2]=(deleted)");
+    ck_assert_uint_eq(fx.n_headers, 2); /* the two signatures, no Authentication-Results of ours */
+    ck_assert_uint_eq(count_action("sign"), 2);
+    pl_close(&t);
     fx.d.inbound = NULL;
     spf_checker_free(cfg.spf);
     dmarc_lib_free(cfg.dmarc);
