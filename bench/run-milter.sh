@@ -6,7 +6,8 @@
 #   bare     Postfix without a milter
 #   postern  postern-milter signing RSA-2048, over unix and over inet
 #   opendkim opendkim signing RSA-2048 (same key), over unix and over inet
-# then single-session latency (1 session x LAT_MESSAGES) for postern over
+# then two calibration runs: postern-milter on mail it does not sign, and
+# a milter that does nothing (bench/null_milter.c); then single-session latency (1 session x LAT_MESSAGES) for postern over
 # unix, inet, and inet without its TCP fix (POSTERN_NO_TCP_TUNE=1), and
 # postern-milter's peak RSS with 200 concurrent sessions.
 # Throughput is end to end: from smtp-source's first connection until the
@@ -241,6 +242,16 @@ start_postern "unix:$msock"; use_milter "unix:$msock"
 record postern-unix-nosign "$(from=sender@other.example best_of "$sessions" "$messages")" \
     "$(signed_check | sed 's/^UNSIGNED:0/unsigned:0/')"
 stop_pid
+# calibration: a milter that does nothing at all (bench/null_milter.c,
+# negotiated as postern-milter is): what any milter costs Postfix here
+cc -O2 -o "$b/null-milter" "$top/bench/null_milter.c" -lmilter -lpthread
+: >"$b/null.log"
+ip netns exec "$LAB_NS" "$b/null-milter" "unix:$msock" >>"$b/null.log" 2>&1 &
+mpid=$!
+for ((i = 0; i < 300; i++)); do grep -q 'event=start' "$b/null.log" && break; sleep 0.1; done
+use_milter "unix:$msock"
+record null-milter-unix "$(best_of "$sessions" "$messages")" "$(signed_check | sed 's/^UNSIGNED:0/unsigned:0/')"
+stop_pid
 if [[ $use_opendkim == 1 ]]; then
     for sock in unix inet; do
         if [[ $sock == unix ]]; then start_opendkim "local:$osock"; use_milter "unix:$osock"
@@ -300,6 +311,9 @@ if [[ -n ${rsa_per_s:-} ]]; then
     for sock in unix inet; do
         printf 'postern-%s: %.1f%% of that ceiling\n' "$sock" "$(calc "100 * $n / $(get "postern-$sock") / $ceil")"
     done
+    null_ms=$(calc "1000 * $(getcol null-milter-unix 4) / $n")
+    printf 'a milter that does nothing (bench/null_milter.c) costs %.2f ms of CPU per message here and reaches %.1f%% of bare Postfix; with one RSA-2048 signature on top: at best %.1f%% when the CPU is the limit\n' \
+        "$(calc "$null_ms - $bare_ms")" "$(calc "100 * $bare / $(get null-milter-unix)")" "$(calc "100 * $bare_ms / ($null_ms + $sig_ms)")"
     ns_ms=$(calc "1000 * $(getcol postern-unix-nosign 4) / $n")
     printf 'a milter that signs nothing (postern, From: not the tenant'"'"'s) costs %.2f ms of CPU per message here; with one RSA-2048 signature: at best %.1f%% of bare Postfix when the CPU is the limit\n' \
         "$(calc "$ns_ms - $bare_ms")" "$(calc "100 * $bare_ms / ($ns_ms + $sig_ms)")"
