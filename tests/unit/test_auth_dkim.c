@@ -1292,8 +1292,8 @@ static bool dns_namespace(const char *resolv)
     snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
     if (!write_file("/proc/self/gid_map", map))
         return false;
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-        mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0)
+    if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount(resolv, "/etc/resolv.conf", "none", MS_BIND, NULL) != 0)
         return false;
     /* lo up */
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
