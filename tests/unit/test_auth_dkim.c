@@ -61,6 +61,7 @@
 #include "rules.h"
 #include "rules_load.h"
 #include "unit.h"
+#include "unit_dkim.h"
 
 #ifndef MAX_SIGS
 #define MAX_SIGS 5
@@ -138,40 +139,12 @@ static void genkey(const char *name, const char *args)
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
-static void b64(struct buf *out, const unsigned char *p, size_t n)
-{
-    buf_reserve(out, 4 * ((n + 2) / 3) + 1);
-    int w = EVP_EncodeBlock((unsigned char *)out->data + out->len, p, (int)n);
-    out->len += (size_t)w;
-    out->data[out->len] = '\0';
-}
-
-/* "v=DKIM1; k=...; p=..." for a private key file: RSA as
- * SubjectPublicKeyInfo, Ed25519 as the raw public key (RFC 8463). */
+/* The key record of the key file name in the test's directory. */
 static void key_record(struct buf *out, const char *name)
 {
     char path[160];
     path_in(path, sizeof path, name);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    ck_assert_ptr_nonnull(k);
-    if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519) {
-        unsigned char raw[32];
-        size_t n = sizeof raw;
-        ck_assert_int_eq(EVP_PKEY_get_raw_public_key(k, raw, &n), 1);
-        buf_puts(out, "v=DKIM1; k=ed25519; p=");
-        b64(out, raw, n);
-    } else {
-        unsigned char *der = NULL;
-        int n = i2d_PUBKEY(k, &der);
-        ck_assert_int_gt(n, 0);
-        buf_puts(out, "v=DKIM1; k=rsa; p=");
-        b64(out, der, (size_t)n);
-        OPENSSL_free(der);
-    }
-    EVP_PKEY_free(k);
+    unit_key_record(out, path);
 }
 
 static const char rules_yaml[] =
