@@ -1,8 +1,10 @@
 /* pipeline.c: postern-milter's message pipeline (pipeline.h): who submits
- * the message (rules_identify(), as postern-policyd), which From: domain
- * it is sent as, DKIM signing with the tenant's keys of that domain
- * (dkim_sign.h), the audit records, and the on_error answer when anything
- * inside fails. */
+ * the message (rules_identify(), as postern-policyd); for a tenant
+ * submission, which From: domain it is sent as, DKIM signing with the
+ * tenant's keys of that domain (dkim_sign.h) and the outbound self-check
+ * (selfcheck.h); for other mail, the inbound checks (inbound.h); forged
+ * Authentication-Results headers of ours removed from both; the audit
+ * records, and the on_error answer when anything inside fails. */
 #include "pipeline.h"
 
 #include <ctype.h>
