@@ -21,6 +21,9 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
+
+#include "mailhdr.h"
 
 #define AR_NAME_LEN 24   /* strlen("Authentication-Results: ") */
 #define AR_FILL 77       /* columns a line is filled to: its ';' may follow */
@@ -194,4 +197,16 @@ const char *authres_value(struct authres *a)
 void authres_free(struct authres *a)
 {
     buf_free(&a->value);
+}
+
+void authres_forged_note(struct authres_forged *f, const char *value, const char *authserv_id)
+{
+    char id[256];
+    f->seen++;
+    if (!mailhdr_authres_id(value, strlen(value), id, sizeof id) || strcasecmp(id, authserv_id) != 0)
+        return;
+    if (f->n < AUTHRES_FORGED_MAX)
+        f->idx[f->n++] = f->seen;
+    else
+        f->overflow = true;
 }

@@ -9,6 +9,7 @@
  * smfi_insheader() takes them). */
 #ifndef POSTERN_MILTER_AUTHRES_H
 #define POSTERN_MILTER_AUTHRES_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -30,5 +31,18 @@ void authres_add(struct authres *a, const char *method, const char *result, cons
  * was added (RFC 8601 2.2).  Valid until authres_free. */
 const char *authres_value(struct authres *a);
 void authres_free(struct authres *a);
+
+/* The incoming Authentication-Results headers of one message that claim
+ * our authserv-id (only we write those: they are forged), by occurrence
+ * among the headers of that name (from 1), for smfi_chgheader(). */
+#define AUTHRES_FORGED_MAX 32
+struct authres_forged {
+    int seen;                  /* Authentication-Results headers seen */
+    int idx[AUTHRES_FORGED_MAX];
+    size_t n;
+    bool overflow;             /* more than AUTHRES_FORGED_MAX: the rest are not listed */
+};
+/* One more Authentication-Results header with this value. */
+void authres_forged_note(struct authres_forged *f, const char *value, const char *authserv_id);
 
 #endif

@@ -39,10 +39,7 @@ struct inbound_msg {
     bool dkim_overflow;                        /* too many headers for DKIM: not verified */
     size_t n_from;                             /* From: headers seen */
     struct mailhdr_from from;                  /* the last one parsed */
-    int n_ar;                                  /* Authentication-Results headers seen */
-    int remove[32];
-    size_t n_remove;
-    bool remove_overflow;
+    struct authres_forged forged;              /* Authentication-Results headers claiming our authserv-id */
 };
 
 struct inbound_msg *inbound_begin(const struct inbound_cfg *cfg, const char *ip, const char *helo,
@@ -105,14 +102,7 @@ bool inbound_header(struct inbound_msg *im, const char *name, const char *value,
         im->n_from++;
         mailhdr_from_parse(value, vlen, &im->from);
     } else if (strcasecmp(name, "Authentication-Results") == 0) {
-        char id[256];
-        im->n_ar++;
-        if (mailhdr_authres_id(value, vlen, id, sizeof id) && strcasecmp(id, im->cfg->authserv_id) == 0) {
-            if (im->n_remove < sizeof im->remove / sizeof im->remove[0])
-                im->remove[im->n_remove++] = im->n_ar;
-            else
-                im->remove_overflow = true;
-        }
+        authres_forged_note(&im->forged, value, im->cfg->authserv_id);
     }
     im->n_headers++;
     im->header_bytes += strlen(name) + vlen;
@@ -223,9 +213,9 @@ void inbound_end(struct inbound_msg *im, struct inbound_outcome *out)
     out->action = INBOUND_ACCEPT;
     out->rule = "inbound";
     out->tenant = im->first_tenant;
-    for (size_t i = im->n_remove; i > 0; i--) /* descending: an earlier index is not moved by a deletion */
-        out->remove[out->n_remove++] = im->remove[i - 1];
-    out->remove_overflow = im->remove_overflow;
+    for (size_t i = im->forged.n; i > 0; i--) /* descending: an earlier index is not moved by a deletion */
+        out->remove[out->n_remove++] = im->forged.idx[i - 1];
+    out->remove_overflow = im->forged.overflow;
     if (!im->any_rcpt) /* no recipient seen (cannot happen with Postfix): header mode */
         im->spf = im->dkim = im->dmarc = INBOUND_HEADER;
     if (im->spf == INBOUND_OFF && im->dkim == INBOUND_OFF && im->dmarc == INBOUND_OFF) {
@@ -287,10 +277,10 @@ void inbound_end(struct inbound_msg *im, struct inbound_outcome *out)
         dkim_temp |= sigs[i].result == DKIMV_TEMPERROR;
     }
     const char *fd = from_ok ? im->from.domain : "";
-    if (im->remove_overflow) {
+    if (im->forged.overflow) {
         inbound_reply(out, INBOUND_REJECT, "inbound", NULL,
                       "message refused: more than %zu Authentication-Results headers claim to be ours (%s)",
-                      sizeof im->remove / sizeof im->remove[0], cfg->authserv_id);
+                      (size_t)AUTHRES_FORGED_MAX, cfg->authserv_id);
     } else if (!from_ok && im->dmarc == INBOUND_ENFORCE && !cfg->bad_from_accept) {
         inbound_reply(out, INBOUND_REJECT, "inbound.dmarc", im->dmarc_by,
                       "message refused: it must have exactly one From: address with a valid domain (%s)", dm.reason);

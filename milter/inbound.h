@@ -37,6 +37,7 @@
 #include "auth_dkim.h"
 #include "auth_dmarc.h"
 #include "auth_spf.h"
+#include "authres.h"
 #include "buf.h"
 
 struct rules;
@@ -63,7 +64,7 @@ struct inbound_outcome {
     char rcode[4], xcode[8];
     char text[300];             /* the reply text (reject, tempfail) or the hold reason (quarantine) */
     char *authres;              /* the Authentication-Results value to insert on top; NULL when none (caller frees) */
-    int remove[32];             /* Authentication-Results occurrences (1-based, descending) to delete */
+    int remove[AUTHRES_FORGED_MAX]; /* Authentication-Results occurrences (1-based, descending) to delete */
     size_t n_remove;
     bool remove_overflow;       /* more than 32 forged headers: the rest could not be removed */
     char summary[600];          /* "spf=pass dkim=pass dmarc=pass" and details: the audit reason */

@@ -167,31 +167,16 @@ enum pl_status pl_rcpt(struct pl_conn *c, const char *rcpt)
     return PL_CONTINUE;
 }
 
-/* A tenant submission's Authentication-Results header: one that claims
- * our authserv-id is forged (only we write those), remembered for
- * deletion at eom. */
-static void pl_authres_note(struct pl_conn *c, const char *value)
-{
-    struct pl_msg *m = c->msg;
-    char id[256];
-    m->n_authres++;
-    if (!mailhdr_authres_id(value, strlen(value), id, sizeof id) ||
-        strcasecmp(id, c->daemon->inbound->authserv_id) != 0)
-        return;
-    if (m->n_authres_forged < sizeof m->authres_forged / sizeof m->authres_forged[0])
-        m->authres_forged[m->n_authres_forged++] = m->n_authres;
-    else
-        m->authres_overflow = true;
-}
-
-/* Delete them, last first (an earlier occurrence keeps its number). */
+/* A tenant submission's forged Authentication-Results headers (claiming
+ * our authserv-id: authres_forged_note): deleted, last first (an earlier
+ * occurrence keeps its number). */
 static void pl_authres_delete(struct pl_conn *c, const struct pl_actions *act)
 {
     struct pl_msg *m = c->msg;
-    if (m->authres_overflow)
+    if (m->forged.overflow)
         pl_fail(c, "authres", "more than 32 Authentication-Results headers claim our authserv-id");
-    for (size_t i = m->n_authres_forged; i > 0 && !m->failed; i--)
-        if (!act->chgheader(act->arg, "Authentication-Results", m->authres_forged[i - 1], NULL))
+    for (size_t i = m->forged.n; i > 0 && !m->failed; i--)
+        if (!act->chgheader(act->arg, "Authentication-Results", m->forged.idx[i - 1], NULL))
             pl_fail(c, "authres", "the MTA refused to remove a forged Authentication-Results header");
 }
 
@@ -207,7 +192,7 @@ enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value)
         return PL_CONTINUE;
     }
     if (m != NULL && m->tenant != NULL && c->daemon->inbound != NULL && strcasecmp(name, "Authentication-Results") == 0)
-        pl_authres_note(c, value);
+        authres_forged_note(&m->forged, value, c->daemon->inbound->authserv_id);
     if (m == NULL || m->tenant == NULL || m->nosign != NULL)
         return PL_CONTINUE; /* only a tenant's message is signed: nothing to keep */
     size_t n = strlen(name) + strlen(value);

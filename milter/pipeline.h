@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "authres.h"
 #include "buf.h"
 #include "cidr.h"
 
@@ -97,10 +98,7 @@ struct pl_msg {
     /* a tenant submission's Authentication-Results headers that claim our
      * authserv-id (occurrences from 1), deleted at eom: inbound.c does the
      * same for inbound mail */
-    int n_authres;
-    int authres_forged[32];
-    size_t n_authres_forged;
-    bool authres_overflow;
+    struct authres_forged forged;
     uint64_t body_bytes;
     int64_t t0_us;
 };
