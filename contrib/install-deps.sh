@@ -2,7 +2,8 @@
 # install-deps.sh: installs, with apt-get, the Debian packages postern needs:
 #   build  compilers, autotools and the -dev libraries
 #   lab    the real peers of the integration lab (Postfix, dnsmasq, swaks,
-#          Cyrus SASL tools, dkimverify, openssl for test keys) and valgrind
+#          Cyrus SASL tools, dkimverify, openssl for test keys, clamd and
+#          spamd) and valgrind
 #   all    both (default)
 # Packages already installed are not touched.  Services are not started:
 # Postfix is installed with "No configuration" when it is new, and a
@@ -14,7 +15,8 @@ build_pkgs=(autoconf automake make gcc pkg-config libc6-dev
     libmilter-dev libopendkim-dev libspf2-dev libopendmarc-dev publicsuffix
     clang libclang-rt-14-dev)
 lab_pkgs=(postfix dnsmasq-base swaks time sasl2-bin libsasl2-modules iproute2 procps
-    util-linux python3 python3-dnspython python3-dkim python3-nacl sqlite3 valgrind openssl)
+    util-linux python3 python3-dnspython python3-dkim python3-nacl sqlite3 valgrind openssl
+    clamav-daemon spamd)
 
 want=()
 case "${1:-all}" in

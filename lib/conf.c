@@ -16,6 +16,7 @@ static const char *const on_error_words[] = { "dunno", "defer", NULL };
 static const char *const milter_on_error_words[] = { "tempfail", "accept", NULL };
 static const char *const temperror_words[] = { "tempfail", "accept", NULL };
 static const char *const bad_from_words[] = { "reject", "accept", NULL };
+static const char *const on_failure_words[] = { "tempfail", "accept", NULL };
 static const char *const sync_words[] = { "normal", "full", NULL };
 static const char *const log_level_words[] = { "debug", "info", "notice", "warning", "error", NULL };
 
@@ -63,8 +64,30 @@ const struct conf_key conf_table[] = {
       "answer when a check in enforce mode cannot decide (DNS temperror): tempfail (451) or accept" },
     { "milter.inbound_bad_from", CONF_ENUM, OFF(milter.inbound_bad_from), "reject", 0, 0, bad_from_words,
       "answer, when DMARC is enforced, to a message without exactly one From: address (dmarc=permerror)" },
-    { "clamd", CONF_ENDPOINT, OFF(clamd), "unix:/run/clamav/clamd.ctl", 0, 0, NULL, "clamd socket" },
-    { "spamd", CONF_ENDPOINT, OFF(spamd), "inet:127.0.0.1:783", 0, 0, NULL, "spamd socket" },
+    { "milter.scan_memory", CONF_SIZE, OFF(milter.scan_memory), "1M", 4096, 1u << 30, NULL,
+      "bytes of one message kept in memory for the scanners; the rest goes to a temporary file" },
+    { "milter.spool_dir", CONF_PATH, OFF(milter.spool_dir), NULL, 0, 0, NULL,
+      "directory of those temporary files (unlinked at once); default: state_dir" },
+    { "clamd.socket", CONF_ENDPOINT, OFF(clamd.socket), NULL, 0, 0, NULL,
+      "clamd's socket, e.g. unix:/run/clamav/clamd.ctl; not set: no anti-virus scanning" },
+    { "clamd.on_failure", CONF_ENUM, OFF(clamd.on_failure), "tempfail", 0, 0, on_failure_words,
+      "tempfail | accept: clamd down, too slow or answering garbage" },
+    { "clamd.connect_timeout", CONF_DURATION, OFF(clamd.connect_timeout_ms), "5s", 100, 60000, NULL,
+      "connecting, or waiting for a free connection" },
+    { "clamd.timeout", CONF_DURATION, OFF(clamd.timeout_ms), "60s", 100, 240000, NULL,
+      "sending one message and reading the answer" },
+    { "clamd.connections", CONF_UINT, OFF(clamd.connections), "10", 1, 1000, NULL,
+      "connections at once (keep at most clamd's MaxThreads)" },
+    { "spamd.socket", CONF_ENDPOINT, OFF(spamd.socket), NULL, 0, 0, NULL,
+      "spamd's socket, e.g. inet:127.0.0.1:783; not set: no anti-spam scanning" },
+    { "spamd.on_failure", CONF_ENUM, OFF(spamd.on_failure), "accept", 0, 0, on_failure_words,
+      "tempfail | accept: spamd down, too slow or answering garbage" },
+    { "spamd.connect_timeout", CONF_DURATION, OFF(spamd.connect_timeout_ms), "5s", 100, 60000, NULL,
+      "connecting, or waiting for a free connection" },
+    { "spamd.timeout", CONF_DURATION, OFF(spamd.timeout_ms), "30s", 100, 240000, NULL,
+      "sending one message and reading the answer" },
+    { "spamd.connections", CONF_UINT, OFF(spamd.connections), "5", 1, 1000, NULL,
+      "connections at once (keep at most spamd's --max-children)" },
 };
 const size_t conf_table_size = sizeof conf_table / sizeof conf_table[0];
 
@@ -106,6 +129,20 @@ static const char *conf_fmt_ms(uint64_t ms, char *out, size_t size)
     return out;
 }
 
+/* "1G", "10M", "512K" or bytes: sizes as gram_size() reads them. */
+static const char *conf_fmt_size(uint64_t v, char *out, size_t size)
+{
+    if (v != 0 && v % (1u << 30) == 0)
+        snprintf(out, size, "%" PRIu64 "G", v >> 30);
+    else if (v != 0 && v % (1u << 20) == 0)
+        snprintf(out, size, "%" PRIu64 "M", v >> 20);
+    else if (v != 0 && v % 1024 == 0)
+        snprintf(out, size, "%" PRIu64 "K", v >> 10);
+    else
+        snprintf(out, size, "%" PRIu64, v);
+    return out;
+}
+
 /* Parse one scalar value for key k into the struct; err on failure. */
 static bool conf_set(struct postern_conf *c, const struct conf_key *k, const char *s, char *err, size_t errsize)
 {
@@ -136,14 +173,20 @@ static bool conf_set(struct postern_conf *c, const struct conf_key *k, const cha
         *(char **)base = mem_strdup(s);
         return true;
     case CONF_UINT:
+    case CONF_SIZE:
     case CONF_DURATION: {
         uint64_t v;
-        bool ok = k->type == CONF_UINT ? gram_uint(s, UINT64_MAX, &v, err, errsize)
-                                       : gram_duration(s, &v, err, errsize);
+        bool ok = k->type == CONF_UINT   ? gram_uint(s, UINT64_MAX, &v, err, errsize)
+                  : k->type == CONF_SIZE ? gram_size(s, &v, err, errsize)
+                                         : gram_duration(s, &v, err, errsize);
         if (!ok)
             return false;
         if (v < k->min || v > k->max) {
-            if (k->type == CONF_UINT)
+            if (k->type == CONF_SIZE) {
+                char lo[32], hi[32];
+                snprintf(err, errsize, "expected a size from %s to %s, found \"%s\"", conf_fmt_size(k->min, lo, sizeof lo),
+                         conf_fmt_size(k->max, hi, sizeof hi), s);
+            } else if (k->type == CONF_UINT)
                 snprintf(err, errsize, "expected a number from %" PRIu64 " to %" PRIu64 ", found \"%s\"", k->min,
                          k->max, s);
             else {
@@ -243,6 +286,18 @@ static void conf_walk(struct postern_conf *c, const struct ynode *map, const cha
         const struct ynode *key = map->keys[i], *v = map->items[i];
         char path[256], err[GRAM_ERR_MAX + 64];
         snprintf(path, sizeof path, "%s%s%s", section, *section ? "." : "", key->str);
+        if (conf_is_section(path) && v->kind == Y_SCALAR) {
+            /* "clamd: unix:/path": a section's socket given alone */
+            char sock[272];
+            snprintf(sock, sizeof sock, "%s.socket", path);
+            const struct conf_key *k = conf_find(sock);
+            if (k != NULL) {
+                if (strlen(v->str) != v->len || !conf_set(c, k, v->str, err, sizeof err))
+                    diag_at(d, file, v->line, v->col, "%s: %s", path,
+                            strlen(v->str) != v->len ? "expected an endpoint" : err);
+                continue;
+            }
+        }
         if (conf_is_section(path)) {
             if (v->kind != Y_MAP)
                 diag_at(d, file, v->line, v->col, "%s: expected a mapping, found %s", path,
@@ -356,6 +411,12 @@ void conf_print(const struct postern_conf *c, FILE *out)
             sec = NULL;
         }
         const char *base = (const char *)c + k->offset;
+        bool unset = (k->type == CONF_STRING || k->type == CONF_PATH || k->type == CONF_ENDPOINT) &&
+                     *(char *const *)base == NULL;
+        if (unset) { /* a comment, so that the output loads again */
+            fprintf(out, "%s# %s: (not set)   # %s\n", dot ? "  " : "", name, k->help);
+            continue;
+        }
         fprintf(out, "%s%s: ", dot ? "  " : "", name);
         switch (k->type) {
         case CONF_STRING:
@@ -370,6 +431,11 @@ void conf_print(const struct postern_conf *c, FILE *out)
         case CONF_DURATION: {
             char v[32];
             fprintf(out, "%s", conf_fmt_ms(*(const uint64_t *)base, v, sizeof v));
+            break;
+        }
+        case CONF_SIZE: {
+            char v[32];
+            fprintf(out, "%s", conf_fmt_size(*(const uint64_t *)base, v, sizeof v));
             break;
         }
         case CONF_ENUM:

@@ -16,6 +16,7 @@ enum conf_type {
     CONF_PATH,        /* an absolute path */
     CONF_UINT,        /* whole number in [min, max] */
     CONF_DURATION,    /* 20s, 500ms ... in [min, max] milliseconds */
+    CONF_SIZE,        /* 512K, 10M ... in [min, max] bytes */
     CONF_ENUM,        /* one of words[]; stored as int */
     CONF_BOOL,
     CONF_ENDPOINT,    /* unix:/path | inet:host:port */
@@ -42,6 +43,7 @@ enum conf_on_error { ON_ERROR_DUNNO, ON_ERROR_DEFER };
 enum conf_milter_on_error { MILTER_ON_ERROR_TEMPFAIL, MILTER_ON_ERROR_ACCEPT };
 enum conf_temperror { TEMPERROR_TEMPFAIL, TEMPERROR_ACCEPT };
 enum conf_bad_from { BAD_FROM_REJECT, BAD_FROM_ACCEPT };
+enum conf_on_failure { ON_FAILURE_TEMPFAIL, ON_FAILURE_ACCEPT };
 /* normal: a committed decision survives a crash of the daemon or of Postfix
  * (WAL, synchronous=NORMAL); full: also a power loss (one fsync per batch). */
 enum conf_sync { SYNC_NORMAL, SYNC_FULL };
@@ -72,9 +74,18 @@ struct postern_conf {
         char *psl;
         int inbound_temperror;  /* enum conf_temperror */
         int inbound_bad_from;   /* enum conf_bad_from */
+        uint64_t scan_memory;   /* bytes of a message kept in memory for the scanners */
+        char *spool_dir;        /* where larger ones spill; NULL: state_dir */
     } milter;
-    char *clamd;
-    char *spamd;
+    /* the scanners: no socket (the default) means not used.  "clamd:
+     * unix:/path" is short for "clamd: {socket: unix:/path}". */
+    struct conf_scanner {
+        char *socket;
+        int on_failure;         /* enum conf_on_failure */
+        uint64_t connect_timeout_ms;
+        uint64_t timeout_ms;
+        uint64_t connections;
+    } clamd, spamd;
 };
 
 extern const struct conf_key conf_table[];

@@ -95,8 +95,17 @@ static void check_defaults(const struct postern_conf *c)
     ck_assert_int_eq(c->milter.on_error, MILTER_ON_ERROR_TEMPFAIL);
     ck_assert_str_eq(c->milter.authserv_id, "localhost");
     ck_assert_str_eq(c->milter.pid_file, "/run/postern/milter.pid");
-    ck_assert_str_eq(c->clamd, "unix:/run/clamav/clamd.ctl");
-    ck_assert_str_eq(c->spamd, "inet:127.0.0.1:783");
+    ck_assert_uint_eq(c->milter.scan_memory, 1u << 20);
+    ck_assert_ptr_null(c->milter.spool_dir);
+    ck_assert_ptr_null(c->clamd.socket);
+    ck_assert_ptr_null(c->spamd.socket);
+    ck_assert_int_eq(c->clamd.on_failure, ON_FAILURE_TEMPFAIL);
+    ck_assert_int_eq(c->spamd.on_failure, ON_FAILURE_ACCEPT);
+    ck_assert_uint_eq(c->clamd.connect_timeout_ms, 5000);
+    ck_assert_uint_eq(c->clamd.timeout_ms, 60000);
+    ck_assert_uint_eq(c->spamd.timeout_ms, 30000);
+    ck_assert_uint_eq(c->clamd.connections, 10);
+    ck_assert_uint_eq(c->spamd.connections, 5);
 }
 
 START_TEST(test_defaults)
@@ -151,8 +160,15 @@ static const char full_yaml[] =
     "  on_error: accept\n"
     "  authserv_id: mx.example.com\n"
     "  pid_file: /run/x/milter.pid\n"
+    "  scan_memory: 64K\n"
+    "  spool_dir: /var/tmp\n"
     "clamd: unix:/run/clamav/clamd.sock\n"
-    "spamd: inet:[::1]:783\n";
+    "spamd:\n"
+    "  socket: inet:[::1]:783\n"
+    "  on_failure: tempfail\n"
+    "  connect_timeout: 250ms\n"
+    "  timeout: 2s\n"
+    "  connections: 3\n";
 
 static void check_full(const struct postern_conf *c)
 {
@@ -173,8 +189,15 @@ static void check_full(const struct postern_conf *c)
     ck_assert_int_eq(c->milter.on_error, MILTER_ON_ERROR_ACCEPT);
     ck_assert_str_eq(c->milter.authserv_id, "mx.example.com");
     ck_assert_str_eq(c->milter.pid_file, "/run/x/milter.pid");
-    ck_assert_str_eq(c->clamd, "unix:/run/clamav/clamd.sock");
-    ck_assert_str_eq(c->spamd, "inet:[::1]:783");
+    ck_assert_uint_eq(c->milter.scan_memory, 65536);
+    ck_assert_str_eq(c->milter.spool_dir, "/var/tmp");
+    ck_assert_str_eq(c->clamd.socket, "unix:/run/clamav/clamd.sock");
+    ck_assert_int_eq(c->clamd.on_failure, ON_FAILURE_TEMPFAIL);
+    ck_assert_str_eq(c->spamd.socket, "inet:[::1]:783");
+    ck_assert_int_eq(c->spamd.on_failure, ON_FAILURE_TEMPFAIL);
+    ck_assert_uint_eq(c->spamd.connect_timeout_ms, 250);
+    ck_assert_uint_eq(c->spamd.timeout_ms, 2000);
+    ck_assert_uint_eq(c->spamd.connections, 3);
 }
 
 START_TEST(test_full_file)
@@ -258,7 +281,7 @@ static const struct {
         "max_connections, max_request_bytes, sync)" } },
     { "milter:\n  bar: 1\n",
       { "2:3: unknown key \"bar\" in milter (expected one of: listen, on_error, authserv_id, pid_file, dns_timeout, "
-        "dkim_verify_max, public_suffix_list, inbound_temperror, inbound_bad_from)" } },
+        "dkim_verify_max, public_suffix_list, inbound_temperror, inbound_bad_from, scan_memory, spool_dir)" } },
     { "Rules: /x\n",
       { "1:1: unknown key \"Rules\" (expected one of: rules, state_dir, timezone, user, log_level, policyd, milter, "
         "clamd, spamd)" } },
@@ -295,6 +318,14 @@ static const struct {
     { "spamd: inet:host\n", { "1:8: spamd: expected inet:host:port (port 1-65535), found \"inet:host\"" } },
     { "spamd: inet:h:70000\n", { "1:8: spamd: expected inet:host:port (port 1-65535), found \"inet:h:70000\"" } },
     { "spamd: inet:h:0\n", { "1:8: spamd: expected inet:host:port (port 1-65535), found \"inet:h:0\"" } },
+    { "milter:\n  scan_memory: 1K\n",
+      { "2:16: milter.scan_memory: expected a size from 4K to 1G, found \"1K\"" } },
+    { "clamd:\n  on_failure: reject\n", { "2:15: clamd.on_failure: expected tempfail or accept, found \"reject\"" } },
+    { "spamd:\n  timeout: 5m\n", { "2:12: spamd.timeout: expected a duration from 100ms to 4m, found \"5m\"" } },
+    { "clamd:\n  sock: unix:/x\n",
+      { "2:3: unknown key \"sock\" in clamd (expected one of: socket, on_failure, connect_timeout, timeout, "
+        "connections)" } },
+    { "spamd: [inet:h:1]\n", { "1:8: spamd: expected a mapping, found a list" } },
     { "spamd: inet::783\n", { "1:8: spamd: expected inet:host:port (port 1-65535), found \"inet::783\"" } },
     { "clamd: unix:relative\n",
       { "1:8: clamd: expected unix:/absolute/path (at most 107 characters), found \"unix:relative\"" } },
@@ -393,7 +424,7 @@ START_TEST(test_unix_path_length)
     path[107] = '\0'; /* "unix:" + 107 characters: the sun_path limit */
     snprintf(text, sizeof text, "clamd: unix:%s\n", path);
     ck_assert(load_text(text, &c, &d));
-    ck_assert_uint_eq(strlen(c.clamd), 5 + 107);
+    ck_assert_uint_eq(strlen(c.clamd.socket), 5 + 107);
     conf_free(&c);
     diags_free(&d);
     path[107] = 'p';
@@ -434,8 +465,20 @@ START_TEST(test_print)
         "  public_suffix_list: /usr/share/publicsuffix/public_suffix_list.dat",
         "  inbound_temperror: tempfail",
         "  inbound_bad_from: reject",
-        "clamd: unix:/run/clamav/clamd.sock",
-        "spamd: inet:[::1]:783",
+        "  scan_memory: 64K",
+        "  spool_dir: /var/tmp",
+        "clamd:",
+        "  socket: unix:/run/clamav/clamd.sock",
+        "  on_failure: tempfail",
+        "  connect_timeout: 5s",
+        "  timeout: 1m",
+        "  connections: 10",
+        "spamd:",
+        "  socket: inet:[::1]:783",
+        "  on_failure: tempfail",
+        "  connect_timeout: 250ms",
+        "  timeout: 2s",
+        "  connections: 3",
         NULL,
     };
     struct postern_conf c;

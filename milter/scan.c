@@ -1,0 +1,2 @@
+/* scan.c: see scan.h. */
+#include "scan.h"

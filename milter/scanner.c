@@ -1,0 +1,2 @@
+/* scanner.c: see scanner.h. */
+#include "scanner.h"

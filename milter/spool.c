@@ -1,0 +1,2 @@
+/* spool.c: see spool.h. */
+#include "spool.h"
