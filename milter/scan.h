@@ -78,7 +78,7 @@ struct scan_outcome {
     char text[300];                /* reply text, or the hold reason */
     struct {
         const char *name;
-        char value[1200];
+        char value[1600];
     } headers[SCAN_MAX_HEADERS];   /* to insert on top, in this order */
     size_t n_headers;
     char summary[1600];            /* audit reason: each scanner's verdict, score, time taken */

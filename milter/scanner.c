@@ -1,2 +1,693 @@
-/* scanner.c: see scanner.h. */
+/* scanner.c: the clamd (INSTREAM) and spamd (SPAMC/1.5 SYMBOLS) clients of
+ * postern-milter: a bounded connection pool per scanner, non-blocking
+ * connects with a timeout, and one poll() loop that streams a spooled
+ * message to both scanners at once (see scanner.h). */
 #include "scanner.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "spool.h"
+
+#define SCANNER_ANSWER_MAX 65536     /* a longer answer is garbage */
+
+struct scanner_idle {
+    int fd;
+    int64_t since_us;
+};
+
+struct scanner {
+    struct scanner_cfg cfg;
+    char *endpoint;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;               /* a connection was given back */
+    unsigned busy;                   /* connections in use */
+    struct scanner_idle *idle;       /* kept clamd sessions, oldest first */
+    size_t n_idle;
+    uint64_t refused_size;           /* clamd refused a message of this size (0: none) */
+    int64_t refused_until_us;
+};
+
+static int64_t scanner_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct scanner *scanner_new(const struct scanner_cfg *cfg, struct buf *err)
+{
+    const char *e = cfg->endpoint;
+    if (e == NULL || (strncmp(e, "unix:/", 6) != 0 && strncmp(e, "inet:", 5) != 0) ||
+        (strncmp(e, "unix:", 5) == 0 && strlen(e + 5) >= sizeof ((struct sockaddr_un *)0)->sun_path) ||
+        (strncmp(e, "inet:", 5) == 0 && strrchr(e + 5, ':') == NULL)) {
+        buf_printf(err, "%s: expected unix:/path or inet:host:port, found \"%s\"",
+                   cfg->kind == SCANNER_CLAMD ? "clamd" : "spamd", e != NULL ? e : "");
+        return NULL;
+    }
+    struct scanner *s = mem_alloc(sizeof *s);
+    s->cfg = *cfg;
+    s->endpoint = mem_strdup(e);
+    s->cfg.endpoint = s->endpoint;
+    if (s->cfg.connections == 0)
+        s->cfg.connections = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    return s;
+}
+
+void scanner_free(struct scanner *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_idle; i++) {
+        (void)!send(s->idle[i].fd, "zEND", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(s->idle[i].fd);
+    }
+    mem_free(s->idle);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    mem_free(s->endpoint);
+    mem_free(s);
+}
+
+const char *scanner_name(const struct scanner *s)
+{
+    return s->cfg.kind == SCANNER_CLAMD ? "clamd" : "spamd";
+}
+
+/* --- connections ------------------------------------------------------------ */
+
+/* Wait until fd is writable (a connect in progress) or deadline. */
+static bool scanner_connect_wait(int fd, int64_t deadline_us, struct buf *err)
+{
+    for (;;) {
+        int64_t left = deadline_us - scanner_now_us();
+        if (left <= 0) {
+            buf_puts(err, "connect timed out");
+            return false;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        int n = poll(&p, 1, (int)((left + 999) / 1000));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            buf_printf(err, "poll: %s", strerror(errno));
+            return false;
+        }
+        if (n == 0)
+            continue;
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            soerr = errno;
+        if (soerr != 0) {
+            buf_printf(err, "connect: %s", strerror(soerr));
+            return false;
+        }
+        return true;
+    }
+}
+
+/* A new non-blocking connection to the endpoint, or -1 with err set. */
+static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf *err)
+{
+    const char *e = s->endpoint;
+    if (strncmp(e, "unix:", 5) == 0) {
+        struct sockaddr_un sun;
+        memset(&sun, 0, sizeof sun);
+        sun.sun_family = AF_UNIX;
+        snprintf(sun.sun_path, sizeof sun.sun_path, "%s", e + 5);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            buf_printf(err, "socket: %s", strerror(errno));
+            return -1;
+        }
+        if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+            return fd;
+        if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err))
+            return fd;
+        if (errno != EINPROGRESS)
+            buf_printf(err, "connect: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* inet:host:port, host possibly in brackets */
+    const char *hp = e + 5, *colon = strrchr(hp, ':');
+    char host[256], port[16];
+    size_t hl = (size_t)(colon - hp);
+    if (hl >= 2 && hp[0] == '[' && hp[hl - 1] == ']') {
+        hp++;
+        hl -= 2;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)hl, hp);
+    snprintf(port, sizeof port, "%s", colon + 1);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc != 0) {
+        buf_printf(err, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
+        buf_reset(err);
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            buf_printf(err, "socket: %s", strerror(errno));
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err))
+            break;
+        if (errno != EINPROGRESS)
+            buf_printf(err, "connect: %s", strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* A connection from the pool: a kept clamd session (*reused) or a new one,
+ * waiting for a free slot until the connect timeout.  -1 with err set. */
+static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf *err)
+{
+    int64_t deadline = scanner_now_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
+    struct timespec abs;
+    clock_gettime(CLOCK_REALTIME, &abs);
+    abs.tv_sec += (time_t)(s->cfg.connect_timeout_ms / 1000);
+    abs.tv_nsec += (long)(s->cfg.connect_timeout_ms % 1000) * 1000000;
+    if (abs.tv_nsec >= 1000000000) {
+        abs.tv_sec++;
+        abs.tv_nsec -= 1000000000;
+    }
+    *reused = false;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        int64_t now = scanner_now_us();
+        /* the oldest kept sessions first: they are the likeliest to go stale */
+        while (s->n_idle > 0 && (fresh || now - s->idle[0].since_us > (int64_t)SCANNER_IDLE_MS * 1000)) {
+            close(s->idle[0].fd);
+            memmove(s->idle, s->idle + 1, --s->n_idle * sizeof *s->idle);
+        }
+        if (s->n_idle > 0) {
+            int fd = s->idle[--s->n_idle].fd; /* the newest */
+            s->busy++;
+            pthread_mutex_unlock(&s->mu);
+            *reused = true;
+            return fd;
+        }
+        if (s->busy < s->cfg.connections)
+            break;
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &abs) == ETIMEDOUT) {
+            pthread_mutex_unlock(&s->mu);
+            buf_printf(err, "no free connection within %llu ms (%u in use)",
+                       (unsigned long long)s->cfg.connect_timeout_ms, s->cfg.connections);
+            return -1;
+        }
+    }
+    s->busy++;
+    pthread_mutex_unlock(&s->mu);
+    int fd = scanner_dial(s, deadline, err);
+    if (fd < 0) {
+        pthread_mutex_lock(&s->mu);
+        s->busy--;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return fd;
+}
+
+/* Give a connection back: kept (a clamd session that answered well) or
+ * closed. */
+static void scanner_give(struct scanner *s, int fd, bool keep)
+{
+    pthread_mutex_lock(&s->mu);
+    s->busy--;
+    if (keep && s->n_idle < s->cfg.connections) {
+        s->idle = mem_grow(s->idle, s->n_idle + 1, sizeof *s->idle);
+        s->idle[s->n_idle].fd = fd;
+        s->idle[s->n_idle].since_us = scanner_now_us();
+        s->n_idle++;
+    } else {
+        close(fd);
+    }
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* --- answers ------------------------------------------------------------------ */
+
+/* Copy at most len bytes of s into out (size), non-printable bytes as '?'. */
+static void scanner_printable(char *out, size_t size, const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < size; i++)
+        out[o++] = isprint((unsigned char)s[i]) ? s[i] : '?';
+    out[o] = '\0';
+}
+
+static void scanner_garbage(struct scan_result *r, const char *who, const char *a, size_t len)
+{
+    char shown[120];
+    scanner_printable(shown, sizeof shown, a, len > 100 ? 100 : len);
+    r->status = SCAN_FAILED;
+    snprintf(r->error, sizeof r->error, "%s answered %s\"%s\"%s", who, len == 0 ? "nothing " : "", shown,
+             len > 100 ? "..." : "");
+    if (len == 0)
+        snprintf(r->error, sizeof r->error, "%s answered nothing", who);
+}
+
+void scanner_clamd_parse(const char *answer, size_t len, struct scan_result *r)
+{
+    while (len > 0 && (answer[len - 1] == '\0' || answer[len - 1] == '\n' || answer[len - 1] == '\r'))
+        len--;
+    const char *a = answer;
+    size_t n = len, i = 0;
+    while (i < n && isdigit((unsigned char)a[i]))
+        i++;
+    if (i > 0 && i + 1 < n && a[i] == ':' && a[i + 1] == ' ') { /* a session's "N: " */
+        a += i + 2;
+        n -= i + 2;
+    }
+    r->name[0] = '\0';
+    if (memchr(a, '\0', n) != NULL) {
+        scanner_garbage(r, "clamd", answer, len);
+    } else if (n == 10 && memcmp(a, "stream: OK", 10) == 0) {
+        r->status = SCAN_CLEAN;
+    } else if (n > 14 && memcmp(a, "stream: ", 8) == 0 && memcmp(a + n - 6, " FOUND", 6) == 0) {
+        r->status = SCAN_FOUND;
+        scanner_printable(r->name, sizeof r->name, a + 8, n - 14);
+    } else if (n >= 19 && memmem(a, n, "size limit exceeded", 19) != NULL) {
+        r->status = SCAN_TOO_LARGE;
+        snprintf(r->error, sizeof r->error, "over clamd's StreamMaxLength");
+    } else {
+        scanner_garbage(r, "clamd", answer, len);
+    }
+}
+
+/* The symbols: printable, truncated at a comma when too long. */
+static void scanner_symbols(char *out, size_t size, const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)*s)) {
+        s++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (len >= size) {
+        size_t cut = size - 1;
+        while (cut > 0 && s[cut] != ',')
+            cut--;
+        len = cut;
+    }
+    scanner_printable(out, size, s, len);
+}
+
+void scanner_spamd_parse(const char *answer, size_t len, struct scan_result *r)
+{
+    const char *end = answer + len, *eol = memchr(answer, '\n', len);
+    r->symbols[0] = '\0';
+    if (memchr(answer, '\0', len) != NULL || eol == NULL || len < 7 || memcmp(answer, "SPAMD/", 6) != 0) {
+        scanner_garbage(r, "spamd", answer, len);
+        return;
+    }
+    /* status line: SPAMD/1.1 0 EX_OK */
+    const char *sp = memchr(answer, ' ', (size_t)(eol - answer));
+    if (sp == NULL || sp + 2 > eol || sp[1] != '0' || (sp[2] != ' ' && sp[2] != '\r' && sp[2] != '\n')) {
+        scanner_garbage(r, "spamd", answer, (size_t)(eol - answer));
+        return;
+    }
+    bool found = false, spam = false;
+    const char *p = eol + 1;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = (size_t)((nl != NULL ? nl : end) - p);
+        if (l > 0 && p[l - 1] == '\r')
+            l--;
+        if (l == 0) { /* the empty line: the symbols follow */
+            p = nl != NULL ? nl + 1 : end;
+            break;
+        }
+        if (l > 5 && strncasecmp(p, "Spam:", 5) == 0) {
+            char line[128], *q, *e2;
+            scanner_printable(line, sizeof line, p + 5, l - 5);
+            q = line + strspn(line, " \t");
+            if (strncasecmp(q, "True", 4) == 0 || strncasecmp(q, "Yes", 3) == 0)
+                spam = true;
+            else if (strncasecmp(q, "False", 5) != 0 && strncasecmp(q, "No", 2) != 0)
+                break;
+            q = strchr(q, ';');
+            if (q == NULL)
+                break;
+            r->score = strtod(q + 1, &e2);
+            if (e2 == q + 1)
+                break;
+            q = e2 + strspn(e2, " \t");
+            if (*q != '/')
+                break;
+            r->required = strtod(q + 1, &e2);
+            if (e2 == q + 1 || e2[strspn(e2, " \t")] != '\0')
+                break;
+            found = true;
+        }
+        if (nl == NULL) {
+            p = end;
+            break;
+        }
+        p = nl + 1;
+    }
+    if (!found) {
+        r->status = SCAN_FAILED;
+        snprintf(r->error, sizeof r->error, "spamd answered without a readable Spam: header");
+        return;
+    }
+    r->status = spam ? SCAN_FOUND : SCAN_CLEAN;
+    scanner_symbols(r->symbols, sizeof r->symbols, p, (size_t)(end - p));
+}
+
+/* --- one exchange ---------------------------------------------------------- */
+
+struct scanner_job {
+    struct scanner *s;
+    struct scan_result *res;
+    const struct spool *msg;
+    const char *user;
+    int fd;
+    bool reused, retried, sending, done;
+    unsigned char out[4 + SCANNER_CHUNK];
+    size_t out_len, out_off;
+    uint64_t body_off;               /* spool bytes framed so far */
+    bool body_end;                   /* the last piece (clamd: the zero chunk) is framed */
+    struct buf in;
+    int64_t t0_us, deadline_us;
+};
+
+static void scanner_fail(struct scanner_job *j, const char *why)
+{
+    j->res->status = SCAN_FAILED;
+    snprintf(j->res->error, sizeof j->res->error, "%s", why);
+}
+
+/* Connect (or take a kept session) and frame the request head. */
+static bool scanner_job_start(struct scanner_job *j, bool fresh)
+{
+    struct buf err;
+    buf_init(&err);
+    j->fd = scanner_take(j->s, fresh, &j->reused, &err);
+    if (j->fd < 0 && !j->retried && strncmp(err.data, "no free", 7) != 0) {
+        j->retried = true; /* nothing was sent: safe to try once more */
+        buf_reset(&err);
+        j->fd = scanner_take(j->s, true, &j->reused, &err);
+    }
+    if (j->fd < 0) {
+        struct buf why;
+        buf_init(&why);
+        buf_printf(&why, "cannot connect to %s (%s)", j->s->endpoint, err.data);
+        scanner_fail(j, why.data);
+        buf_free(&why);
+        buf_free(&err);
+        return false;
+    }
+    buf_free(&err);
+    j->sending = true;
+    j->body_off = 0;
+    j->body_end = false;
+    j->out_off = 0;
+    buf_reset(&j->in);
+    if (j->s->cfg.kind == SCANNER_CLAMD) {
+        size_t o = 0;
+        if (!j->reused) {
+            memcpy(j->out, "zIDSESSION", 11);
+            o = 11;
+        }
+        memcpy(j->out + o, "zINSTREAM", 10);
+        j->out_len = o + 10;
+    } else {
+        int n = snprintf((char *)j->out, sizeof j->out,
+                         "SYMBOLS SPAMC/1.5\r\nContent-length: %llu\r\nUser: %s\r\n\r\n",
+                         (unsigned long long)spool_size(j->msg), j->user);
+        j->out_len = (size_t)n;
+        j->body_end = spool_size(j->msg) == 0;
+    }
+    j->deadline_us = scanner_now_us() + (int64_t)j->s->cfg.timeout_ms * 1000;
+    return true;
+}
+
+/* Frame the next piece of the message into out. */
+static bool scanner_job_fill(struct scanner_job *j)
+{
+    struct buf err;
+    buf_init(&err);
+    bool clamd = j->s->cfg.kind == SCANNER_CLAMD;
+    unsigned char *dst = j->out + (clamd ? 4 : 0);
+    ssize_t n = spool_read(j->msg, j->body_off, dst, SCANNER_CHUNK, &err);
+    if (n < 0) {
+        scanner_fail(j, err.data);
+        buf_free(&err);
+        return false;
+    }
+    buf_free(&err);
+    j->body_off += (uint64_t)n;
+    if (clamd) {
+        uint32_t be = htonl((uint32_t)n);
+        memcpy(j->out, &be, 4);
+        j->out_len = 4 + (size_t)n;
+        j->body_end = n == 0; /* the zero-length chunk ends the stream */
+    } else {
+        j->out_len = (size_t)n;
+        j->body_end = j->body_off >= spool_size(j->msg);
+    }
+    j->out_off = 0;
+    return true;
+}
+
+/* A kept clamd session that turns out closed before any answer: once
+ * more on a new connection (scanning has no side effects).  True when it
+ * was one (the job goes on, or ended if no connection could be made). */
+static bool scanner_job_stale(struct scanner_job *j)
+{
+    if (!j->reused || j->in.len > 0 || j->s->cfg.kind != SCANNER_CLAMD)
+        return false;
+    scanner_give(j->s, j->fd, false);
+    j->fd = -1;
+    j->retried = true;
+    if (!scanner_job_start(j, true))
+        j->done = true;
+    return true;
+}
+
+/* Write what the socket takes; sending ends with the last piece. */
+static void scanner_job_send(struct scanner_job *j)
+{
+    for (int rounds = 0; rounds < 4; rounds++) {
+        if (j->out_off == j->out_len) {
+            if (j->body_end) {
+                j->sending = false;
+                return;
+            }
+            if (!scanner_job_fill(j)) {
+                j->done = true;
+                return;
+            }
+            continue;
+        }
+        ssize_t n = send(j->fd, j->out + j->out_off, j->out_len - j->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0) {
+            if (scanner_job_stale(j))
+                return;
+            if (j->s->cfg.kind == SCANNER_CLAMD && (errno == EPIPE || errno == ECONNRESET)) {
+                j->sending = false; /* clamd closes after refusing the size: read its answer */
+                return;
+            }
+            char why[160];
+            snprintf(why, sizeof why, "sending to the scanner: %s", strerror(errno));
+            scanner_fail(j, why);
+            j->done = true;
+            return;
+        }
+        j->out_off += (size_t)n;
+    }
+}
+
+/* Is the answer complete? clamd: a NUL; spamd: the end of the stream. */
+static bool scanner_job_answered(const struct scanner_job *j)
+{
+    return j->s->cfg.kind == SCANNER_CLAMD && memchr(j->in.data, '\0', j->in.len) != NULL;
+}
+
+static void scanner_job_recv(struct scanner_job *j)
+{
+    char tmp[8192];
+    for (;;) {
+        ssize_t n = recv(j->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) { /* the end (or a reset): what came is the answer */
+            if (j->in.len == 0 && scanner_job_stale(j))
+                return;
+            if (j->s->cfg.kind == SCANNER_SPAMD)
+                scanner_spamd_parse(j->in.data, j->in.len, j->res);
+            else if (j->in.len == 0)
+                scanner_fail(j, "clamd closed the connection without an answer");
+            else
+                scanner_garbage(j->res, "clamd", j->in.data, j->in.len); /* no NUL: cut short */
+            j->done = true;
+            return;
+        }
+        buf_add(&j->in, tmp, (size_t)n);
+        if (j->in.len > SCANNER_ANSWER_MAX) {
+            scanner_garbage(j->res, scanner_name(j->s), j->in.data, j->in.len);
+            j->done = true;
+            return;
+        }
+        if (scanner_job_answered(j)) {
+            size_t l = (size_t)((char *)memchr(j->in.data, '\0', j->in.len) - j->in.data);
+            scanner_clamd_parse(j->in.data, l, j->res);
+            j->done = true;
+            return;
+        }
+    }
+}
+
+/* The job ended: give its connection back (kept only after a clean clamd
+ * answer), record the time. */
+static void scanner_job_end(struct scanner_job *j)
+{
+    bool keep = j->s->cfg.kind == SCANNER_CLAMD && !j->sending &&
+                (j->res->status == SCAN_CLEAN || j->res->status == SCAN_FOUND);
+    if (j->fd >= 0)
+        scanner_give(j->s, j->fd, keep);
+    j->fd = -1;
+    if (j->res->status == SCAN_TOO_LARGE) {
+        pthread_mutex_lock(&j->s->mu);
+        uint64_t size = spool_size(j->msg);
+        if (j->s->refused_size == 0 || size < j->s->refused_size)
+            j->s->refused_size = size;
+        j->s->refused_until_us = scanner_now_us() + (int64_t)SCANNER_LIMIT_MEMORY_MS * 1000;
+        pthread_mutex_unlock(&j->s->mu);
+    }
+    j->res->elapsed_us = scanner_now_us() - j->t0_us;
+    buf_free(&j->in);
+}
+
+/* clamd refused a message this large not long ago. */
+static bool scanner_known_too_large(struct scanner *s, uint64_t size)
+{
+    pthread_mutex_lock(&s->mu);
+    bool r = s->refused_size != 0 && size >= s->refused_size && scanner_now_us() < s->refused_until_us;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+static void scanner_job_init(struct scanner_job *j, struct scanner *s, struct scan_result *res,
+                             const struct spool *msg, const char *user)
+{
+    memset(res, 0, sizeof *res);
+    j->s = s;
+    j->res = res;
+    j->msg = msg;
+    j->user = user;
+    j->fd = -1;
+    j->done = s == NULL;
+    buf_init(&j->in);
+    j->t0_us = scanner_now_us();
+    if (s == NULL)
+        return;
+    if (s->cfg.kind == SCANNER_CLAMD && scanner_known_too_large(s, spool_size(msg))) {
+        res->status = SCAN_TOO_LARGE;
+        snprintf(res->error, sizeof res->error, "over clamd's StreamMaxLength (it refused %llu bytes)",
+                 (unsigned long long)s->refused_size);
+        j->done = true;
+        return;
+    }
+    if (!scanner_job_start(j, false))
+        j->done = true;
+}
+
+void scanner_run(struct scanner *av, struct scanner *spam, const char *user, const struct spool *msg,
+                 struct scan_result *av_res, struct scan_result *spam_res)
+{
+    char u[128];
+    size_t o = 0;
+    for (const char *p = user != NULL ? user : "postern"; *p && o + 1 < sizeof u; p++)
+        u[o++] = isgraph((unsigned char)*p) ? *p : '_';
+    u[o] = '\0';
+    struct scanner_job jobs[2];
+    memset(jobs, 0, sizeof jobs);
+    scanner_job_init(&jobs[0], av, av_res, msg, u);
+    scanner_job_init(&jobs[1], spam, spam_res, msg, u);
+    for (;;) {
+        struct pollfd pfd[2];
+        struct scanner_job *which[2];
+        int np = 0;
+        int64_t now = scanner_now_us(), wait = -1;
+        for (int i = 0; i < 2; i++) {
+            struct scanner_job *j = &jobs[i];
+            if (j->done)
+                continue;
+            if (now >= j->deadline_us) {
+                char why[128];
+                snprintf(why, sizeof why, "timeout after %llu ms %s", (unsigned long long)j->s->cfg.timeout_ms,
+                         j->sending ? "while sending the message" : "waiting for the answer");
+                scanner_fail(j, why);
+                j->done = true;
+                continue;
+            }
+            int64_t left = (j->deadline_us - now + 999) / 1000;
+            if (wait < 0 || left < wait)
+                wait = left;
+            pfd[np].fd = j->fd;
+            pfd[np].events = j->sending ? POLLOUT : POLLIN;
+            pfd[np].revents = 0;
+            which[np++] = j;
+        }
+        if (np == 0)
+            break;
+        int n = poll(pfd, (nfds_t)np, (int)wait);
+        if (n < 0 && errno != EINTR) {
+            for (int i = 0; i < np; i++) {
+                char why[128];
+                snprintf(why, sizeof why, "poll: %s", strerror(errno));
+                scanner_fail(which[i], why);
+                which[i]->done = true;
+            }
+        }
+        for (int i = 0; n > 0 && i < np; i++) {
+            struct scanner_job *j = which[i];
+            if (pfd[i].revents == 0)
+                continue;
+            if (j->sending)
+                scanner_job_send(j);
+            else
+                scanner_job_recv(j);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (jobs[i].s != NULL)
+            scanner_job_end(&jobs[i]);
+}
