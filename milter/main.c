@@ -88,7 +88,9 @@
 #include "ptime.h"
 #include "rules.h"
 #include "rules_load.h"
+#include "scanner.h"
 #include "selfcheck.h"
+#include "spool.h"
 #include "tcp_tune.h"
 
 #define PROG "postern-milter"
@@ -113,6 +115,7 @@ struct milter {
 
     struct msink *sink;            /* audit records (thread-safe) */
     struct inbound_cfg in;         /* the inbound checks: SPF, DKIM, DMARC (shared, read-only) */
+    struct scan_cfg scan;          /* the scanners' fallbacks (shared, read-only) */
     struct pl_daemon pl;           /* what the pipeline reads */
     struct adapter ad;             /* the libmilter callbacks */
     bool adapter_ready;
@@ -158,6 +161,9 @@ static void milter_release(struct milter *m)
     memset(&m->in, 0, sizeof m->in);
     selfcheck_free(m->pl.selfcheck);
     m->pl.selfcheck = NULL;
+    scanner_free(m->pl.clamd);
+    scanner_free(m->pl.spamd);
+    m->pl.clamd = m->pl.spamd = NULL;
     rules_unref(m->rules);
     m->rules = NULL;
     if (m->adapter_ready)
@@ -316,6 +322,15 @@ static void print_summary(const struct milter *m)
     printf("user: %s, state: %s/" MSINK_STORE_FILE ", on_error: %s, authserv_id: %s\n", m->conf.user,
            m->conf.state_dir, m->conf.milter.on_error == MILTER_ON_ERROR_ACCEPT ? "accept" : "tempfail",
            m->conf.milter.authserv_id);
+    const struct conf_scanner *cs[2] = { &m->conf.clamd, &m->conf.spamd };
+    for (int i = 0; i < 2; i++) {
+        if (cs[i]->socket == NULL)
+            printf("%s: not configured (no %s scanning)\n", i == 0 ? "clamd" : "spamd", i == 0 ? "anti-virus" : "anti-spam");
+        else
+            printf("%s: %s, on_failure: %s, timeout: %llu ms, connections: %llu\n", i == 0 ? "clamd" : "spamd",
+                   cs[i]->socket, cs[i]->on_failure == ON_FAILURE_ACCEPT ? "accept" : "tempfail",
+                   (unsigned long long)cs[i]->timeout_ms, (unsigned long long)cs[i]->connections);
+    }
 }
 
 /* --- reload (SIGHUP) --------------------------------------------------------- */
@@ -649,6 +664,8 @@ static void log_start(const struct milter *m)
     buf_kv(&kv, "user", m->dm.pw.pw_name);
     buf_kv(&kv, "on_error", m->pl.on_error == PL_ACCEPT ? "accept" : "tempfail");
     buf_kv(&kv, "tcp_tune", m->unix_path != NULL ? "n/a" : tcp_tune_enabled() ? "on" : "off");
+    buf_kv(&kv, "clamd", m->conf.clamd.socket != NULL ? m->conf.clamd.socket : "off");
+    buf_kv(&kv, "spamd", m->conf.spamd.socket != NULL ? m->conf.spamd.socket : "off");
     log_event(LOG_LVL_INFO, "start", &kv);
     buf_free(&kv);
 }
@@ -690,6 +707,41 @@ static void milter_inbound_start(struct milter *m)
     buf_free(&err);
 }
 
+/* 8c. the scanners: a client per configured one (no connection yet: a
+ * scanner that is down at start is its on_failure, message by message,
+ * not a failed start), and a test of the spool directory. */
+static void milter_scan_start(struct milter *m)
+{
+    struct buf err;
+    buf_init(&err);
+    m->scan.have_clamd = m->conf.clamd.socket != NULL;
+    m->scan.have_spamd = m->conf.spamd.socket != NULL;
+    m->scan.clamd_accept_on_failure = m->conf.clamd.on_failure == ON_FAILURE_ACCEPT;
+    m->scan.spamd_accept_on_failure = m->conf.spamd.on_failure == ON_FAILURE_ACCEPT;
+    m->scan.host = m->conf.milter.authserv_id;
+    const struct conf_scanner *cs[2] = { &m->conf.clamd, &m->conf.spamd };
+    struct scanner **out[2] = { &m->pl.clamd, &m->pl.spamd };
+    for (int i = 0; i < 2; i++) {
+        if (cs[i]->socket == NULL)
+            continue;
+        struct scanner_cfg sc = { i == 0 ? SCANNER_CLAMD : SCANNER_SPAMD, cs[i]->socket, cs[i]->connect_timeout_ms,
+                                  cs[i]->timeout_ms, (unsigned)cs[i]->connections };
+        if ((*out[i] = scanner_new(&sc, &err)) == NULL)
+            startup_fail(m, "%s", err.data);
+    }
+    m->pl.scan = &m->scan;
+    m->pl.scan_memory = (size_t)m->conf.milter.scan_memory;
+    m->pl.spool_dir = m->conf.milter.spool_dir != NULL ? m->conf.milter.spool_dir : m->conf.state_dir;
+    if (m->scan.have_clamd || m->scan.have_spamd) {
+        /* the directory takes a temporary file (as `user`) */
+        struct spool *sp = spool_new(0, 1, m->pl.spool_dir);
+        if (!spool_write(sp, "x", 1, &err))
+            startup_fail(m, "milter.spool_dir: %s", err.data);
+        spool_free(sp);
+    }
+    buf_free(&err);
+}
+
 /* 2-8: everything up to serving. */
 static void milter_start(struct milter *m)
 {
@@ -713,6 +765,7 @@ static void milter_start(struct milter *m)
         startup_fail(m, "%s", err.data);
     milter_keys_start(m);
     milter_inbound_start(m);
+    milter_scan_start(m);
     m->sink = msink_open(m->conf.state_dir, m->conf.policyd.sync == SYNC_FULL, &err);
     if (m->sink == NULL)
         startup_fail(m, "cannot open the audit journal and store in %s: %s", m->conf.state_dir, err.data);

@@ -2,9 +2,10 @@
  * the message (rules_identify(), as postern-policyd); for a tenant
  * submission, which From: domain it is sent as, DKIM signing with the
  * tenant's keys of that domain (dkim_sign.h) and the outbound self-check
- * (selfcheck.h); for other mail, the inbound checks (inbound.h); forged
- * Authentication-Results headers of ours removed from both; the audit
- * records, and the on_error answer when anything inside fails. */
+ * (selfcheck.h); for other mail, the inbound checks (inbound.h); for
+ * both, the scanners (scan.h) and forged Authentication-Results headers of
+ * ours removed; the audit records, and the on_error answer when anything
+ * inside fails. */
 #include "pipeline.h"
 
 #include <ctype.h>
@@ -22,7 +23,9 @@
 #include "ptime.h"
 #include "rules.h"
 #include "rules_index.h"
+#include "scanner.h"
 #include "selfcheck.h"
+#include "spool.h"
 
 /* Headers kept for signing: past this the message is not signed (Postfix
  * itself stops at header_size_limit, 100 KB by default). */
@@ -77,6 +80,7 @@ static void pl_msg_free(struct pl_msg *m)
         return;
     dkim_sign_free(m->signing);
     inbound_free(m->in);
+    spool_free(m->spool);
     dkim_keys_unref(m->keys);
     rules_unref(m->rules);
     mem_free(m->sender);
@@ -180,9 +184,75 @@ static void pl_authres_delete(struct pl_conn *c, const struct pl_actions *act)
             pl_fail(c, "authres", "the MTA refused to remove a forged Authentication-Results header");
 }
 
+/* --- scanning ---------------------------------------------------------------- */
+
+/* The spool failed: the scanners cannot run, their on_failure decides. */
+static void pl_spool_failed(struct pl_conn *c, const char *why)
+{
+    struct pl_msg *m = c->msg;
+    snprintf(m->spool_error, sizeof m->spool_error, "%s", why);
+    log_msg(LOG_LVL_ERR, "scan_error", "conn=%llu queue_id=%s scanner=spool error=\"%s\"", (unsigned long long)c->id,
+            m->queue_id != NULL ? m->queue_id : "-", why);
+    spool_free(m->spool);
+    m->spool = NULL;
+}
+
+/* Once per message, at its first header (the recipients are known): whose
+ * scan rules apply, and a spool when a scanner is to run. */
+static void pl_scan_begin(struct pl_conn *c)
+{
+    struct pl_msg *m = c->msg;
+    struct pl_daemon *d = c->daemon;
+    if (m->scan_planned)
+        return;
+    m->scan_planned = true;
+    if (d->scan == NULL || (!d->scan->have_clamd && !d->scan->have_spamd) || m->rules == NULL)
+        return;
+    if (m->t != NULL) {
+        scan_plan_add(&m->scan, d->scan, m->t);
+    } else {
+        for (size_t i = 0; i < m->n_rcpts; i++) {
+            const char *at = strrchr(m->rcpts[i], '@');
+            const struct tenant *t = at != NULL ? rules_find_domain(m->rules, at + 1) : NULL;
+            if (t != NULL)
+                scan_plan_add(&m->scan, d->scan, t);
+        }
+    }
+    if (scan_plan_any(&m->scan))
+        m->spool = spool_new(d->scan_memory, m->scan.max_size, d->spool_dir);
+}
+
+static void pl_scan_write(struct pl_conn *c, const void *data, size_t len)
+{
+    struct pl_msg *m = c->msg;
+    struct buf err;
+    buf_init(&err);
+    if (m->spool != NULL && !spool_write(m->spool, data, len, &err))
+        pl_spool_failed(c, err.data);
+    buf_free(&err);
+}
+
+static void pl_scan_header(struct pl_conn *c, const char *name, const char *value)
+{
+    struct pl_msg *m = c->msg;
+    pl_scan_begin(c);
+    if (!scan_plan_any(&m->scan))
+        return;
+    int k = scan_header_index(name);
+    if (k >= 0)
+        m->scan_forged[k]++;
+    struct buf err;
+    buf_init(&err);
+    if (m->spool != NULL && !spool_header(m->spool, name, value, &err))
+        pl_spool_failed(c, err.data);
+    buf_free(&err);
+}
+
 enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value)
 {
     struct pl_msg *m = c->msg;
+    if (m != NULL && !m->failed)
+        pl_scan_header(c, name, value);
     if (m != NULL && m->in != NULL && !m->failed) {
         struct buf err;
         buf_init(&err);
@@ -288,6 +358,8 @@ enum pl_status pl_eoh(struct pl_conn *c, pl_macro_fn macro, void *marg)
     if (m == NULL)
         return PL_CONTINUE;
     pl_queue_id(m, macro, marg);
+    pl_scan_begin(c);
+    pl_scan_write(c, "\r\n", 2);
     if (m->tenant != NULL && m->nosign == NULL && !m->failed)
         pl_sign_begin(c);
     if (m->in != NULL && !m->failed) {
@@ -306,6 +378,7 @@ enum pl_status pl_body(struct pl_conn *c, const unsigned char *data, size_t len)
     if (m == NULL)
         return PL_CONTINUE;
     m->body_bytes += len;
+    pl_scan_write(c, data, len);
     if (m->signing != NULL && !m->failed) {
         struct buf err;
         buf_init(&err);
@@ -480,6 +553,80 @@ static enum pl_status pl_eom_inbound(struct pl_conn *c, const struct pl_actions 
     return st;
 }
 
+/* The scanners' verdicts: both scanners at once on the spooled message,
+ * scan_decide(), the log line of a failure, one audit record, then the
+ * incoming headers of our names removed and the reply, or our headers
+ * (and the hold queue). */
+static enum pl_status pl_eom_scan(struct pl_conn *c, const struct pl_actions *act)
+{
+    struct pl_msg *m = c->msg;
+    struct pl_daemon *d = c->daemon;
+    struct scan_result av, spam;
+    struct scan_outcome out;
+    memset(&av, 0, sizeof av);
+    memset(&spam, 0, sizeof spam);
+    uint64_t size = m->spool != NULL ? spool_size(m->spool) : 0;
+    bool too_large = m->spool != NULL && spool_over(m->spool);
+    if (m->spool == NULL) { /* it failed */
+        av.status = spam.status = SCAN_FAILED;
+        snprintf(av.error, sizeof av.error, "%s", m->spool_error);
+        snprintf(spam.error, sizeof spam.error, "%s", m->spool_error);
+    } else if (!too_large) {
+        scanner_run(m->scan.av ? d->clamd : NULL, m->scan.spam ? d->spamd : NULL, m->scan.user, m->spool, &av,
+                    &spam);
+    }
+    scan_decide(&m->scan, d->scan, size, too_large, &av, &spam, &out);
+    const struct scan_result *res[2] = { &av, &spam };
+    for (int i = 0; i < 2; i++)
+        if (res[i]->status == SCAN_FAILED && (i == 0 ? m->scan.av : m->scan.spam) && m->spool != NULL)
+            log_msg(LOG_LVL_WARN, "scan_error", "conn=%llu queue_id=%s scanner=%s error=\"%s\" elapsed_ms=%lld",
+                    (unsigned long long)c->id, m->queue_id != NULL ? m->queue_id : "-", i == 0 ? "clamd" : "spamd",
+                    res[i]->error, (long long)(res[i]->elapsed_us / 1000));
+
+    static const char *const actions[] = { "accept", "reject", "tempfail", "quarantine" };
+    struct audit_rec rec;
+    struct buf err, reason;
+    buf_init(&err);
+    buf_init(&reason);
+    pl_audit_rec(c, &rec);
+    if (out.text[0] != '\0')
+        buf_printf(&reason, "%s; ", out.text);
+    buf_puts(&reason, out.summary);
+    if (rec.tenant == NULL)
+        rec.tenant = out.tenant;
+    rec.action = actions[out.action];
+    rec.reason = reason.data;
+    rec.rule = out.rule;
+    if (!d->audit(d->arg, &rec, &err))
+        pl_fail(c, "audit", err.data);
+    buf_free(&err);
+    buf_free(&reason);
+    if (m->failed)
+        return pl_eom_failed(c, act);
+
+    for (int k = 0; k < SCAN_OUR_HEADERS && !m->failed; k++)
+        for (unsigned i = m->scan_forged[k]; i > 0 && !m->failed; i--)
+            if (!act->chgheader(act->arg, scan_our_headers[k], (int)i, NULL))
+                pl_fail(c, "scan", "the MTA refused to remove an incoming scanner header");
+    switch (out.action) {
+    case SCAN_REJECT:
+    case SCAN_TEMPFAIL:
+        if (m->failed)
+            break;
+        act->setreply(act->arg, out.rcode, out.xcode, out.text);
+        return out.action == SCAN_REJECT ? PL_REJECT : PL_TEMPFAIL;
+    case SCAN_ACCEPT:
+    case SCAN_QUARANTINE:
+        for (size_t i = 0; i < out.n_headers && !m->failed; i++)
+            if (!act->insheader(act->arg, (int)i, out.headers[i].name, out.headers[i].value))
+                pl_fail(c, "scan", "the MTA refused a scanner header");
+        if (!m->failed && out.action == SCAN_QUARANTINE && !act->quarantine(act->arg, out.text))
+            pl_fail(c, "scan", "the MTA refused to hold the message");
+        break;
+    }
+    return m->failed ? pl_eom_failed(c, act) : PL_CONTINUE;
+}
+
 /* The outbound self-check of a tenant's message (selfcheck.h), once per
  * tenant and hour: an audit warning when its receivers would see SPF or
  * DMARC fail.  Never changes the message's answer. */
@@ -516,14 +663,19 @@ enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_
         return PL_CONTINUE;
     pl_queue_id(m, macro, marg);
     enum pl_status st = PL_CONTINUE;
+    bool scan = scan_plan_any(&m->scan);
     if (m->tenant != NULL && !m->failed)
         pl_authres_delete(c, act);
     if (m->failed) {
         st = pl_eom_failed(c, act);
-    } else if (m->signing != NULL) {
-        st = pl_eom_sign(c, act);
     } else if (m->in != NULL) {
         st = pl_eom_inbound(c, act);
+        if (st == PL_CONTINUE && scan)
+            st = pl_eom_scan(c, act);
+    } else if (scan && (st = pl_eom_scan(c, act)) != PL_CONTINUE) {
+        /* refused or failed: not signed */
+    } else if (m->signing != NULL) {
+        st = pl_eom_sign(c, act);
     } else if (m->tenant != NULL) {
         /* a tenant's message that is not signed: say why */
         struct pl_daemon *d = c->daemon;

@@ -22,6 +22,7 @@
 #include "authres.h"
 #include "buf.h"
 #include "cidr.h"
+#include "scan.h"
 
 struct rules;
 struct dkim_keys;
@@ -29,6 +30,7 @@ struct pl_daemon;
 struct inbound_cfg;
 struct inbound_msg;
 struct selfcheck;
+struct spool;
 struct tenant;
 
 enum pl_status {
@@ -99,6 +101,14 @@ struct pl_msg {
      * authserv-id (occurrences from 1), deleted at eom: inbound.c does the
      * same for inbound mail */
     struct authres_forged forged;
+    /* scanning (scan.h): the plan, made at the first header once the
+     * recipients are known; the message kept for the scanners; incoming
+     * headers of the names we add (counted per name, removed at eom) */
+    bool scan_planned;
+    struct scan_plan scan;
+    struct spool *spool;
+    char spool_error[256];     /* the spool failed (a full disk): the scanners' on_failure */
+    unsigned scan_forged[SCAN_OUR_HEADERS];
     uint64_t body_bytes;
     int64_t t0_us;
 };
@@ -116,6 +126,11 @@ struct pl_daemon {
     enum pl_status on_error;   /* PL_TEMPFAIL or PL_ACCEPT */
     const struct inbound_cfg *inbound; /* the inbound checks (inbound.h); NULL: none */
     struct selfcheck *selfcheck; /* the outbound self-check of tenant mail (selfcheck.h); NULL: none */
+    /* the scanners (scan.h, scanner.h): scan NULL, or no scanner in it, means no scanning */
+    const struct scan_cfg *scan;
+    struct scanner *clamd, *spamd;
+    size_t scan_memory;        /* milter.scan_memory */
+    const char *spool_dir;     /* milter.spool_dir, or the state directory */
 };
 
 void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id);
@@ -127,8 +142,11 @@ enum pl_status pl_rcpt(struct pl_conn *c, const char *rcpt);
 enum pl_status pl_header(struct pl_conn *c, const char *name, const char *value);
 enum pl_status pl_eoh(struct pl_conn *c, pl_macro_fn macro, void *marg);
 enum pl_status pl_body(struct pl_conn *c, const unsigned char *data, size_t len);
-/* End of message: sign (a tenant submission) or check (inbound mail, see
- * inbound.h), change headers through act, audit. */
+/* End of message: scan (scan.h: a tenant submission under its tenant's
+ * rules, inbound mail under its recipients' tenants'), then sign (a
+ * tenant submission) or check (inbound mail, see inbound.h: these checks
+ * come first, so that mail they refuse is not scanned), change headers
+ * through act, audit. */
 enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_fn macro, void *marg);
 /* The message ends without eom (RSET, a new MAIL FROM, the client left). */
 void pl_abort(struct pl_conn *c);

@@ -9,17 +9,22 @@
 
 #include "buf.h"
 
-static const char *const scan_our_headers[] = {
+const char *const scan_our_headers[SCAN_OUR_HEADERS + 1] = {
     "X-Virus-Scanned", "X-Virus-Status", "X-Spam-Flag", "X-Spam-Score", "X-Spam-Status", "X-Postern-Not-Scanned",
     NULL,
 };
 
+int scan_header_index(const char *name)
+{
+    for (int i = 0; i < SCAN_OUR_HEADERS; i++)
+        if (strcasecmp(name, scan_our_headers[i]) == 0)
+            return i;
+    return -1;
+}
+
 bool scan_header_ours(const char *name)
 {
-    for (size_t i = 0; scan_our_headers[i] != NULL; i++)
-        if (strcasecmp(name, scan_our_headers[i]) == 0)
-            return true;
-    return false;
+    return scan_header_index(name) >= 0;
 }
 
 /* Strictness ranks: a higher rank wins a merge. */

@@ -67,6 +67,11 @@ bool scan_plan_any(const struct scan_plan *p);
 
 /* True for a header name scan_decide() may add (case-insensitive). */
 bool scan_header_ours(const char *name);
+/* Those names: scan_header_index() gives the position of one in
+ * scan_our_headers (-1: not ours). */
+#define SCAN_OUR_HEADERS 6
+extern const char *const scan_our_headers[SCAN_OUR_HEADERS + 1];
+int scan_header_index(const char *name);
 
 enum scan_action { SCAN_ACCEPT, SCAN_REJECT, SCAN_TEMPFAIL, SCAN_QUARANTINE };
 
