@@ -135,7 +135,7 @@ static bool d_audit(void *arg, const struct audit_rec *rec, struct buf *err)
     return true;
 }
 
-static struct pl_daemon daemon_ = { d_rules, d_keys, d_audit, NULL, PL_TEMPFAIL, NULL, NULL };
+static struct pl_daemon daemon_ = { .rules_get = d_rules, .keys_get = d_keys, .audit = d_audit, .on_error = PL_TEMPFAIL };
 static struct adapter ad;
 static struct smfiDesc desc;
 
