@@ -78,6 +78,8 @@ const struct conf_key conf_table[] = {
       "sending one message and reading the answer" },
     { "clamd.connections", CONF_UINT, OFF(clamd.connections), "10", 1, 1000, NULL,
       "connections at once (keep at most clamd's MaxThreads)" },
+    { "clamd.max_size", CONF_SIZE, OFF(clamd.max_size), "25M", 1024, 1ull << 32, NULL,
+      "larger messages are not sent to clamd (keep at most its StreamMaxLength)" },
     { "spamd.socket", CONF_ENDPOINT, OFF(spamd.socket), NULL, 0, 0, NULL,
       "spamd's socket, e.g. inet:127.0.0.1:783; not set: no anti-spam scanning" },
     { "spamd.on_failure", CONF_ENUM, OFF(spamd.on_failure), "accept", 0, 0, on_failure_words,
@@ -88,6 +90,8 @@ const struct conf_key conf_table[] = {
       "sending one message and reading the answer" },
     { "spamd.connections", CONF_UINT, OFF(spamd.connections), "5", 1, 1000, NULL,
       "connections at once (keep at most spamd's --max-children)" },
+    { "spamd.max_size", CONF_SIZE, OFF(spamd.max_size), "500K", 1024, 1ull << 32, NULL,
+      "larger messages are not sent to spamd (as spamc; SpamAssassin is slow on large ones)" },
 };
 const size_t conf_table_size = sizeof conf_table / sizeof conf_table[0];
 

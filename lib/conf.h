@@ -85,6 +85,7 @@ struct postern_conf {
         uint64_t connect_timeout_ms;
         uint64_t timeout_ms;
         uint64_t connections;
+        uint64_t max_size;      /* larger messages are not sent to it */
     } clamd, spamd;
 };
 

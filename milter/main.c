@@ -725,7 +725,7 @@ static void milter_scan_start(struct milter *m)
         if (cs[i]->socket == NULL)
             continue;
         struct scanner_cfg sc = { i == 0 ? SCANNER_CLAMD : SCANNER_SPAMD, cs[i]->socket, cs[i]->connect_timeout_ms,
-                                  cs[i]->timeout_ms, (unsigned)cs[i]->connections };
+                                  cs[i]->timeout_ms, (unsigned)cs[i]->connections, cs[i]->max_size };
         if ((*out[i] = scanner_new(&sc, &err)) == NULL)
             startup_fail(m, "%s", err.data);
     }

@@ -173,7 +173,7 @@ static void scan_summarize(const struct scan_plan *p, uint64_t size, bool too_la
                        spam->symbols[0] ? spam->symbols : "none", scan_ms(spam));
             break;
         case SCAN_FAILED: buf_printf(out, "spamd=failed %s (%d ms)", spam->error, scan_ms(spam)); break;
-        case SCAN_TOO_LARGE:
+        case SCAN_TOO_LARGE: buf_printf(out, "spamd=not-scanned %s", spam->error); break;
         case SCAN_NOT_RUN: buf_puts(out, "spamd=not-run"); break;
         }
     }
@@ -233,7 +233,7 @@ void scan_decide(const struct scan_plan *p, const struct scan_cfg *cfg, uint64_t
         }
         if (!too_large && p->av && (av->status == SCAN_TOO_LARGE || av->status == SCAN_FAILED))
             buf_printf(&notscanned, "clamd: %s", av->error);
-        if (spam_failed)
+        if (spam_failed || (!too_large && p->spam && spam->status == SCAN_TOO_LARGE))
             buf_printf(&notscanned, "%sspamd: %s", notscanned.len > 0 ? "; " : "", spam->error);
         if (!too_large && p->av && (av->status == SCAN_CLEAN || av->status == SCAN_FOUND)) {
             snprintf(v, sizeof v, "clamd at %s", cfg->host != NULL ? cfg->host : "localhost");

@@ -25,7 +25,8 @@
  * (YES, at/above threshold), X-Spam-Score and X-Spam-Status ("Yes,
  * score=7.2 required=5.0 tests=A,B") when spamd answered; and
  * X-Postern-Not-Scanned naming each scanner that did not scan and why
- * (over max_size, over clamd's limit, or its failure with on_failure
+ * (over the tenant's max_size, over the scanner's own max_size in
+ * postern.yaml or clamd's StreamMaxLength, or its failure with on_failure
  * accept).  Incoming headers of those names are removed from every message
  * that is scanned (scan_header_ours()), so a sender cannot forge them. */
 #ifndef POSTERN_MILTER_SCAN_H

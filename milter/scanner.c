@@ -393,6 +393,7 @@ struct scanner_job {
     const char *user;
     int fd;
     bool reused, retried, sending, done;
+    bool timed;                      /* res->elapsed_us set */
     unsigned char out[4 + SCANNER_CHUNK];
     size_t out_len, out_off;
     uint64_t body_off;               /* spool bytes framed so far */
@@ -591,7 +592,8 @@ static void scanner_job_end(struct scanner_job *j)
         j->s->refused_until_us = scanner_now_us() + (int64_t)SCANNER_LIMIT_MEMORY_MS * 1000;
         pthread_mutex_unlock(&j->s->mu);
     }
-    j->res->elapsed_us = scanner_now_us() - j->t0_us;
+    if (!j->timed)
+        j->res->elapsed_us = scanner_now_us() - j->t0_us;
     buf_free(&j->in);
 }
 
@@ -618,6 +620,13 @@ static void scanner_job_init(struct scanner_job *j, struct scanner *s, struct sc
     j->t0_us = scanner_now_us();
     if (s == NULL)
         return;
+    if (s->cfg.max_size != 0 && spool_size(msg) > s->cfg.max_size) {
+        res->status = SCAN_TOO_LARGE;
+        snprintf(res->error, sizeof res->error, "message of %llu bytes over %s.max_size %llu",
+                 (unsigned long long)spool_size(msg), scanner_name(s), (unsigned long long)s->cfg.max_size);
+        j->done = true;
+        return;
+    }
     if (s->cfg.kind == SCANNER_CLAMD && scanner_known_too_large(s, spool_size(msg))) {
         res->status = SCAN_TOO_LARGE;
         snprintf(res->error, sizeof res->error, "over clamd's StreamMaxLength (it refused %llu bytes)",
@@ -648,6 +657,10 @@ void scanner_run(struct scanner *av, struct scanner *spam, const char *user, con
         int64_t now = scanner_now_us(), wait = -1;
         for (int i = 0; i < 2; i++) {
             struct scanner_job *j = &jobs[i];
+            if (j->done && !j->timed) {
+                j->res->elapsed_us = now - j->t0_us;
+                j->timed = true;
+            }
             if (j->done)
                 continue;
             if (now >= j->deadline_us) {

@@ -49,13 +49,14 @@ struct scanner_cfg {
     uint64_t connect_timeout_ms;
     uint64_t timeout_ms;
     unsigned connections;             /* pool bound, >= 1 */
+    uint64_t max_size;                /* larger messages: SCAN_TOO_LARGE, not sent (0: no bound) */
 };
 
 enum scan_status {
     SCAN_NOT_RUN,                     /* not asked, or not scanned (see scan.h) */
     SCAN_CLEAN,                       /* clamd: no virus; spamd: answered (score below or above: see score) */
     SCAN_FOUND,                       /* clamd: a virus (name); spamd: its own verdict was spam */
-    SCAN_TOO_LARGE,                   /* clamd refused the size (StreamMaxLength) */
+    SCAN_TOO_LARGE,                   /* over the scanner's max_size, or clamd refused the size (StreamMaxLength) */
     SCAN_FAILED,                      /* down, timed out, or an answer we cannot read: error says which */
 };
 

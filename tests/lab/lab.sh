@@ -1007,3 +1007,257 @@ lab_fail() {
     printf 'FAIL: %s\n' "$*"
     exit 1
 }
+
+# ---------------------------------------------------------------------------
+# --- scanners (t_scan.sh, bench)
+#
+# clamd and spamd inside the lab's namespace, offline:
+#   - clamd (clamav-daemon) on a unix socket ($LAB_CLAMD_SOCK, world
+#     accessible) with a signature database of one line, the MD5 of the EICAR
+#     test file (it also finds it base64-encoded inside a MIME message), no
+#     freshclam;
+#   - spamd (SpamAssassin) on 127.0.0.1:$LAB_SPAMD_PORT with the shipped
+#     rules, a site configuration of its own (no Bayes, no DNS, no RBL):
+#     GTUBE scores ~1000, a plain message ~0.
+# Both run as the lab's children in its namespace (lab_down kills them
+# anyway; the stop functions end them gracefully).  The EICAR string is
+# assembled at run time (lab_eicar), so that no file of the tree holds it.
+#
+#   lab_clamd_start [LINE...]   start clamd (LINEs: more clamd.conf lines,
+#                               e.g. 'LogClean yes'); returns when it PONGs
+#   lab_clamd_stop              stop it (idempotent); the socket is gone after
+#   lab_spamd_start [--no-wait] [PORT]
+#                               start spamd (default port 7830); returns when it
+#                               PONGs (~10 s), at once with --no-wait
+#   lab_spamd_wait [S]          wait for a spamd started with --no-wait
+#   lab_spamd_stop              stop it and its children (idempotent)
+#   lab_clamd_scan FILE         print clamd's answer to FILE (INSTREAM)
+#   lab_spamd_check FILE [USER] print spamd's answer to FILE (SYMBOLS)
+#   lab_eicar                   print the EICAR test string (68 bytes, no newline)
+#   lab_gtube                   print SpamAssassin's GTUBE string
+#
+# Variables: LAB_CLAMD_DIR LAB_CLAMD_SOCK LAB_CLAMD_LOG
+#            LAB_SPAMD_DIR LAB_SPAMD_PORT LAB_SPAMD_LOG
+
+LAB_CLAMD_DIR=""
+LAB_CLAMD_SOCK=""
+LAB_CLAMD_LOG=""
+LAB_SPAMD_DIR=""
+LAB_SPAMD_PORT=""
+LAB_SPAMD_LOG=""
+_LAB_CLAMD_PID=""
+_LAB_SPAMD_PID=""
+
+# The clients of both scanners, for readiness probes and lab_*_scan:
+#   _LAB_SCAN_PY clamd ping|scan unix:/path|inet:host:port [FILE]
+#   _LAB_SCAN_PY spamd ping|scan inet:host:port [FILE [USER]]
+# Prints the answer; exit 1 when there is none (no connection, timeout).
+_LAB_SCAN_PY='
+import socket, struct, sys
+kind, what, addr = sys.argv[1:4]
+path = sys.argv[4] if len(sys.argv) > 4 else None
+user = sys.argv[5] if len(sys.argv) > 5 else "lab"
+try:
+    if addr.startswith("unix:"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(addr[5:])
+    else:
+        host, port = addr.split(":", 1)[1].rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=30)
+    data = open(path, "rb").read() if path else b""
+    if kind == "clamd" and what == "ping":
+        s.sendall(b"zPING\0")
+    elif kind == "clamd":
+        s.sendall(b"zINSTREAM\0")
+        for i in range(0, len(data), 65536):
+            s.sendall(struct.pack(">I", len(data[i:i + 65536])) + data[i:i + 65536])
+        s.sendall(struct.pack(">I", 0))
+    elif what == "ping":
+        s.sendall(b"PING SPAMC/1.5\r\n\r\n")
+    else:
+        s.sendall(b"SYMBOLS SPAMC/1.5\r\nContent-length: %d\r\nUser: %s\r\n\r\n" % (len(data), user.encode()) + data)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+        if kind == "clamd" and out.endswith(b"\0"):
+            break
+except OSError as e:
+    print("%s: %s" % (addr, e), file=sys.stderr)
+    sys.exit(1)
+if not out:
+    sys.exit(1)
+sys.stdout.write(out.rstrip(b"\0").decode("utf-8", "replace"))
+if not out.endswith(b"\n"):
+    sys.stdout.write("\n")
+'
+
+# lab_eicar: the EICAR anti-virus test string, assembled from pieces.
+lab_eicar() {
+    local a='X5O!P%@AP[4\PZX54(P^)7CC)7}$' b='EICAR-STANDARD-' c='ANTIVIRUS-TEST-FILE!$H+H*'
+    printf '%s%s%s' "$a" "$b" "$c"
+}
+
+# lab_gtube: SpamAssassin's generic test for unsolicited bulk email.
+lab_gtube() {
+    printf '%s\n' 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+}
+
+_lab_clamd_ready() {
+    _lab_pid_alive "$_LAB_CLAMD_PID" || return 99
+    [[ -S $LAB_CLAMD_SOCK ]] || return 1
+    [[ $(/usr/bin/python3 -c "$_LAB_SCAN_PY" clamd ping "unix:$LAB_CLAMD_SOCK" 2>/dev/null) == PONG ]]
+}
+
+# lab_clamd_start [LINE...]: write $LAB_DIR/clamd/ (clamd.conf, db/test.hdb)
+# and start clamd in the namespace, in the foreground as the lab's child.
+# Returns once it answers PING on $LAB_CLAMD_SOCK (about 1 s).
+lab_clamd_start() {
+    _lab_require_up || return 1
+    if [[ -n $_LAB_CLAMD_PID ]] && _lab_pid_alive "$_LAB_CLAMD_PID"; then
+        _lab_err "lab_clamd_start: clamd is already running ($_LAB_CLAMD_PID)"
+        return 1
+    fi
+    command -v clamd >/dev/null 2>&1 || [[ -x /usr/sbin/clamd ]] || {
+        _lab_err "lab_clamd_start: clamd is missing (clamav-daemon; contrib/install-deps.sh)"
+        return 1
+    }
+    LAB_CLAMD_DIR=$LAB_DIR/clamd
+    LAB_CLAMD_SOCK=$LAB_CLAMD_DIR/clamd.sock
+    LAB_CLAMD_LOG=$LAB_CLAMD_DIR/clamd.log
+    mkdir -p "$LAB_CLAMD_DIR/db" || return 1
+    chmod 0755 "$LAB_CLAMD_DIR"
+    # MD5:size:name of the 68-byte EICAR file; clamd names it
+    # Eicar-Test-Signature.UNOFFICIAL (not from the official databases).
+    printf '%s\n' '44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature' >"$LAB_CLAMD_DIR/db/test.hdb"
+    {
+        printf '# clamd of the postern lab %s (generated by lab.sh)\n' "$LAB_NS"
+        printf '%s\n' "LocalSocket $LAB_CLAMD_SOCK" "LocalSocketMode 666" \
+            "DatabaseDirectory $LAB_CLAMD_DIR/db" "Foreground yes" "LogFile $LAB_CLAMD_LOG" "LogTime yes" \
+            "PidFile $LAB_CLAMD_DIR/clamd.pid" "StreamMaxLength 1M" "User root"
+        if (($#)); then
+            printf '%s\n' "$@"
+        fi
+    } >"$LAB_CLAMD_DIR/clamd.conf"
+    rm -f "$LAB_CLAMD_SOCK"
+    ip netns exec "$LAB_NS" clamd -c "$LAB_CLAMD_DIR/clamd.conf" \
+        </dev/null >>"$LAB_CLAMD_DIR/clamd.out" 2>&1 &
+    _LAB_CLAMD_PID=$!
+    if ! _lab_poll "$LAB_DEADLINE" _lab_clamd_ready; then
+        _lab_err "clamd did not come up on $LAB_CLAMD_SOCK (config $LAB_CLAMD_DIR/clamd.conf)"
+        tail -n 20 "$LAB_CLAMD_LOG" "$LAB_CLAMD_DIR/clamd.out" >&2 2>/dev/null
+        return 1
+    fi
+}
+
+# lab_clamd_stop: SIGTERM to clamd; returns once it is gone (and so is its
+# socket, which clamd removes).  Nothing to do when it does not run.
+lab_clamd_stop() {
+    [[ -n $_LAB_CLAMD_PID ]] || return 0
+    kill -TERM "$_LAB_CLAMD_PID" 2>/dev/null || true
+    if ! _lab_poll "$LAB_DEADLINE" _lab_pid_gone "$_LAB_CLAMD_PID"; then
+        _lab_err "lab_clamd_stop: clamd $_LAB_CLAMD_PID ignored SIGTERM"
+        kill -KILL "$_LAB_CLAMD_PID" 2>/dev/null || true
+    fi
+    wait "$_LAB_CLAMD_PID" 2>/dev/null || true
+    _LAB_CLAMD_PID=""
+    rm -f "$LAB_CLAMD_SOCK"
+}
+
+_lab_spamd_ready() {
+    _lab_pid_alive "$_LAB_SPAMD_PID" || return 99
+    grep -q 'server started' "$LAB_SPAMD_LOG" 2>/dev/null || return 1
+    ip netns exec "$LAB_NS" /usr/bin/python3 -c "$_LAB_SCAN_PY" spamd ping "inet:127.0.0.1:$LAB_SPAMD_PORT" \
+        2>/dev/null | grep -q ' PONG'
+}
+
+# lab_spamd_start [--no-wait] [PORT]: write $LAB_DIR/spamd/site (Debian's
+# *.pre plus a local.cf without Bayes, DNS or RBL checks) and start spamd
+# on 127.0.0.1:PORT (default 7830) in the namespace, as the lab's child,
+# its children running as nobody, at most 2 of them.  Returns once it
+# answers PING (about 10 s), or at once with --no-wait (then lab_spamd_wait).
+lab_spamd_start() {
+    _lab_require_up || return 1
+    local wait=1
+    if [[ ${1:-} == --no-wait ]]; then
+        wait=0
+        shift
+    fi
+    if [[ -n $_LAB_SPAMD_PID ]] && _lab_pid_alive "$_LAB_SPAMD_PID"; then
+        _lab_err "lab_spamd_start: spamd is already running ($_LAB_SPAMD_PID)"
+        return 1
+    fi
+    command -v spamd >/dev/null 2>&1 || [[ -x /usr/sbin/spamd ]] || {
+        _lab_err "lab_spamd_start: spamd is missing (spamd; contrib/install-deps.sh)"
+        return 1
+    }
+    LAB_SPAMD_DIR=$LAB_DIR/spamd
+    LAB_SPAMD_PORT=${1:-7830}
+    LAB_SPAMD_LOG=$LAB_SPAMD_DIR/spamd.log
+    mkdir -p "$LAB_SPAMD_DIR/site" || return 1
+    chmod 0755 "$LAB_SPAMD_DIR" "$LAB_SPAMD_DIR/site"
+    # --siteconfigpath replaces /etc/spamassassin as a whole: the plugin
+    # loads (*.pre) are copied, local.cf is ours.
+    cp /etc/spamassassin/*.pre "$LAB_SPAMD_DIR/site/" || return 1
+    printf '%s\n' '# spamd of the postern lab (generated by lab.sh): offline, deterministic' \
+        'use_bayes 0' 'bayes_auto_learn 0' 'skip_rbl_checks 1' 'dns_available no' \
+        >"$LAB_SPAMD_DIR/site/local.cf"
+    : >"$LAB_SPAMD_LOG"
+    chown nobody "$LAB_SPAMD_LOG"
+    ip netns exec "$LAB_NS" spamd -L --siteconfigpath="$LAB_SPAMD_DIR/site" -x -u nobody \
+        -i 127.0.0.1 -p "$LAB_SPAMD_PORT" --max-children=2 --pidfile "$LAB_SPAMD_DIR/spamd.pid" \
+        -s "$LAB_SPAMD_LOG" </dev/null >>"$LAB_SPAMD_DIR/spamd.out" 2>&1 &
+    _LAB_SPAMD_PID=$!
+    if ((wait)); then
+        lab_spamd_wait
+    fi
+}
+
+# lab_spamd_wait [DEADLINE_S]: wait until the spamd of lab_spamd_start answers.
+lab_spamd_wait() {
+    _lab_require_up || return 1
+    [[ -n $_LAB_SPAMD_PID ]] || {
+        _lab_err "lab_spamd_wait: spamd was not started (lab_spamd_start)"
+        return 1
+    }
+    if ! _lab_poll "${1:-$LAB_DEADLINE}" _lab_spamd_ready; then
+        _lab_err "spamd did not come up on 127.0.0.1:$LAB_SPAMD_PORT"
+        tail -n 20 "$LAB_SPAMD_LOG" "$LAB_SPAMD_DIR/spamd.out" >&2 2>/dev/null
+        return 1
+    fi
+}
+
+# lab_spamd_stop: SIGTERM to spamd (it ends its children); returns once
+# it and its children are gone.  Nothing to do when it does not run.
+lab_spamd_stop() {
+    [[ -n $_LAB_SPAMD_PID ]] || return 0
+    local kids p
+    kids=$(cat "/proc/$_LAB_SPAMD_PID/task/$_LAB_SPAMD_PID/children" 2>/dev/null) || true
+    kill -TERM "$_LAB_SPAMD_PID" 2>/dev/null || true
+    for p in "$_LAB_SPAMD_PID" $kids; do
+        if ! _lab_poll "$LAB_DEADLINE" _lab_pid_gone "$p"; then
+            _lab_err "lab_spamd_stop: spamd process $p ignored SIGTERM"
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+    done
+    wait "$_LAB_SPAMD_PID" 2>/dev/null || true
+    _LAB_SPAMD_PID=""
+}
+
+# lab_clamd_scan FILE: print clamd's answer to FILE sent with INSTREAM
+# ("stream: OK", "stream: Eicar-Test-Signature.UNOFFICIAL FOUND").
+lab_clamd_scan() {
+    _lab_require_up || return 1
+    /usr/bin/python3 -c "$_LAB_SCAN_PY" clamd scan "unix:$LAB_CLAMD_SOCK" "$1"
+}
+
+# lab_spamd_check FILE [USER]: print spamd's whole answer to FILE sent with
+# SYMBOLS ("SPAMD/1.1 0 EX_OK", "Spam: True ; 1000.0 / 5.0", the rules).
+lab_spamd_check() {
+    _lab_require_up || return 1
+    ip netns exec "$LAB_NS" /usr/bin/python3 -c "$_LAB_SCAN_PY" spamd scan "inet:127.0.0.1:$LAB_SPAMD_PORT" \
+        "$1" "${2:-lab}"
+}

@@ -106,6 +106,8 @@ static void check_defaults(const struct postern_conf *c)
     ck_assert_uint_eq(c->spamd.timeout_ms, 30000);
     ck_assert_uint_eq(c->clamd.connections, 10);
     ck_assert_uint_eq(c->spamd.connections, 5);
+    ck_assert_uint_eq(c->clamd.max_size, 25u << 20);
+    ck_assert_uint_eq(c->spamd.max_size, 500u << 10);
 }
 
 START_TEST(test_defaults)
@@ -324,7 +326,7 @@ static const struct {
     { "spamd:\n  timeout: 5m\n", { "2:12: spamd.timeout: expected a duration from 100ms to 4m, found \"5m\"" } },
     { "clamd:\n  sock: unix:/x\n",
       { "2:3: unknown key \"sock\" in clamd (expected one of: socket, on_failure, connect_timeout, timeout, "
-        "connections)" } },
+        "connections, max_size)" } },
     { "spamd: [inet:h:1]\n", { "1:8: spamd: expected a mapping, found a list" } },
     { "spamd: inet::783\n", { "1:8: spamd: expected inet:host:port (port 1-65535), found \"inet::783\"" } },
     { "clamd: unix:relative\n",
@@ -473,12 +475,14 @@ START_TEST(test_print)
         "  connect_timeout: 5s",
         "  timeout: 1m",
         "  connections: 10",
+        "  max_size: 25M",
         "spamd:",
         "  socket: inet:[::1]:783",
         "  on_failure: tempfail",
         "  connect_timeout: 250ms",
         "  timeout: 2s",
         "  connections: 3",
+        "  max_size: 500K",
         NULL,
     };
     struct postern_conf c;
