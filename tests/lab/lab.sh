@@ -1097,6 +1097,7 @@ if not out.endswith(b"\n"):
 
 # lab_eicar: the EICAR anti-virus test string, assembled from pieces.
 lab_eicar() {
+    # shellcheck disable=SC2016 # literal dollars
     local a='X5O!P%@AP[4\PZX54(P^)7CC)7}$' b='EICAR-STANDARD-' c='ANTIVIRUS-TEST-FILE!$H+H*'
     printf '%s%s%s' "$a" "$b" "$c"
 }
@@ -1212,7 +1213,7 @@ lab_spamd_start() {
         -s "$LAB_SPAMD_LOG" </dev/null >>"$LAB_SPAMD_DIR/spamd.out" 2>&1 &
     _LAB_SPAMD_PID=$!
     if ((wait)); then
-        lab_spamd_wait
+        lab_spamd_wait "$LAB_DEADLINE"
     fi
 }
 
