@@ -4,7 +4,9 @@
  * Real rules (a YAML directory written here) and real keys (made with
  * openssl(1)): who is signed with which key, why a tenant's message is
  * not signed, the on_error answer, abort at every stage, many messages on
- * one connection. */
+ * one connection; the scanners' fallbacks (a scanner down, the spool that
+ * cannot spill, a message over the size limit) and forged scanner headers
+ * (the verdicts themselves: test_scan, test_scanner and the lab). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "pipeline.h"
 #include "rules.h"
 #include "rules_load.h"
+#include "scanner.h"
 #include "unit.h"
 
 static char tmpdir[64];
@@ -87,7 +90,7 @@ static bool fx_audit(void *arg, const struct audit_rec *rec, struct buf *err)
 static bool fx_insheader(void *arg, int idx, const char *name, const char *value)
 {
     (void)arg;
-    ck_assert_int_eq(idx, 0);
+    ck_assert_int_ge(idx, 0); /* the scanners' headers go on top in their order: 0, 1, 2 ... */
     if (fx.insert_fails)
         return false;
     ck_assert_uint_lt(fx.n_headers, 8);
@@ -585,6 +588,112 @@ START_TEST(test_inbound_actions)
 }
 END_TEST
 
+/* A scanner that is down (a socket that does not exist), a spool that
+ * cannot spill, a message over the tenant's max_size: each scanner's
+ * on_failure, never a crash or a silent pass. */
+START_TEST(test_scan_fallbacks)
+{
+    struct buf err;
+    buf_init(&err);
+    char sock[128], nodir[128];
+    snprintf(sock, sizeof sock, "unix:%s/no-clamd.sock", tmpdir);
+    snprintf(nodir, sizeof nodir, "%s/no-such-dir", tmpdir);
+    struct scanner_cfg sc = { SCANNER_CLAMD, sock, 200, 500, 2, 0 };
+    struct scanner *clamd = scanner_new(&sc, &err);
+    ck_assert_ptr_nonnull(clamd);
+    struct scan_cfg cfg = { .have_clamd = true, .host = "mx.test" };
+    fx.d.scan = &cfg;
+    fx.d.clamd = clamd;
+    fx.d.scan_memory = 4096;
+    fx.d.spool_dir = tmpdir;
+
+    /* clamd down, on_failure tempfail: 451 4.3.0, not signed, audited */
+    struct pl_conn c = conn_new("198.51.100.9");
+    ck_assert_int_eq(send_msg(&c, "bob@acme.example", "<bob@acme.example>", " bob@acme.example", "QS1"),
+                     PL_TEMPFAIL);
+    ck_assert_str_eq(fx.reply, "451 4.3.0 anti-virus scanner unavailable, try again later");
+    ck_assert_uint_eq(fx.n_headers, 0);
+    ck_assert_uint_eq(fx.n_audits, 1);
+    ck_assert_str_eq(fx.audits[0].action, "tempfail");
+    ck_assert_msg(strstr(fx.audits[0].reason, "clamd=failed cannot connect to unix:") != NULL, "%s",
+                  fx.audits[0].reason);
+
+    /* on_failure accept: signed, with X-Postern-Not-Scanned on top; a
+     * forged X-Spam-Flag removed */
+    cfg.clamd_accept_on_failure = true;
+    fx.n_audits = fx.n_headers = fx.n_changes = 0;
+    fx.reply[0] = '\0';
+    struct macros m = { "bob@acme.example", "QS2" };
+    ck_assert_int_eq(pl_envfrom(&c, "<bob@acme.example>", fx_macro, &m), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&c, "<rcpt@remote.example>"), PL_CONTINUE);
+    pl_header(&c, "X-Spam-Flag", " NO");
+    pl_header(&c, "From", " bob@acme.example");
+    pl_header(&c, "x-spam-flag", " NO");
+    ck_assert_int_eq(pl_eoh(&c, fx_macro, &m), PL_CONTINUE);
+    ck_assert_int_eq(pl_body(&c, (const unsigned char *)body, sizeof body - 1), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&c, &fx_actions, fx_macro, &m), PL_CONTINUE);
+    ck_assert_uint_eq(fx.n_changes, 2);
+    ck_assert_str_eq(fx.changes[0], "X-Spam-Flag[2]=(deleted)");
+    ck_assert_str_eq(fx.changes[1], "X-Spam-Flag[1]=(deleted)");
+    ck_assert_uint_eq(fx.n_headers, 3);
+    ck_assert_msg(strncmp(fx.headers[0], "X-Postern-Not-Scanned: clamd: cannot connect to unix:", 53) == 0, "%s",
+                  fx.headers[0]);
+    ck_assert_uint_eq(count_action("accept"), 1);
+    ck_assert_uint_eq(count_action("sign"), 2);
+
+    /* the spool cannot spill (its directory is gone): clamd's on_failure */
+    cfg.clamd_accept_on_failure = false;
+    fx.d.spool_dir = nodir;
+    fx.n_audits = fx.n_headers = fx.n_changes = 0;
+    struct macros m3 = { "bob@acme.example", "QS3" };
+    ck_assert_int_eq(pl_envfrom(&c, "<bob@acme.example>", fx_macro, &m3), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&c, "<rcpt@remote.example>"), PL_CONTINUE);
+    pl_header(&c, "From", " bob@acme.example");
+    ck_assert_int_eq(pl_eoh(&c, fx_macro, &m3), PL_CONTINUE);
+    char big[6000];
+    memset(big, 'x', sizeof big);
+    ck_assert_int_eq(pl_body(&c, (const unsigned char *)big, sizeof big), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&c, &fx_actions, fx_macro, &m3), PL_TEMPFAIL);
+    ck_assert_str_eq(fx.reply, "451 4.3.0 anti-virus scanner unavailable, try again later");
+    ck_assert_msg(strstr(fx.audits[0].reason, "clamd=failed spool: cannot create a temporary file in") != NULL, "%s",
+                  fx.audits[0].reason);
+
+    /* over the tenant's max_size: passed, not sent (clamd is down: no
+     * tempfail), the header says so */
+    write_file("rules/globex.yaml", "tenant: globex\ndomains: [globex.example]\nclients: [203.0.113.0/24]\n"
+                                    "scan: {max_size: 1K}\n");
+    rules_unref(fx.rules);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/rules", tmpdir);
+    struct diags d;
+    diags_init(&d);
+    fx.rules = rules_load(dir, &d, NULL);
+    ck_assert_ptr_nonnull(fx.rules);
+    diags_free(&d);
+    fx.n_audits = fx.n_headers = fx.n_changes = 0;
+    struct pl_conn g = conn_new("203.0.113.7");
+    struct macros m4 = { NULL, "QS4" };
+    ck_assert_int_eq(pl_envfrom(&g, "<a@globex.example>", fx_macro, &m4), PL_CONTINUE);
+    ck_assert_int_eq(pl_rcpt(&g, "<rcpt@remote.example>"), PL_CONTINUE);
+    pl_header(&g, "From", " a@globex.example");
+    ck_assert_int_eq(pl_eoh(&g, fx_macro, &m4), PL_CONTINUE);
+    ck_assert_int_eq(pl_body(&g, (const unsigned char *)big, sizeof big), PL_CONTINUE);
+    ck_assert_int_eq(pl_eom(&g, &fx_actions, fx_macro, &m4), PL_CONTINUE);
+    ck_assert_uint_eq(fx.n_headers, 1);
+    ck_assert_msg(strstr(fx.headers[0], "X-Postern-Not-Scanned: clamd: message of ") == fx.headers[0] &&
+                      strstr(fx.headers[0], " over max_size 1024") != NULL,
+                  "%s", fx.headers[0]);
+    ck_assert_str_eq(fx.audits[0].action, "accept");
+    ck_assert_str_eq(fx.audits[0].tenant, "globex");
+    pl_close(&g);
+    pl_close(&c);
+    fx.d.scan = NULL;
+    fx.d.clamd = NULL;
+    scanner_free(clamd);
+    buf_free(&err);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -600,6 +709,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_audit_failure_tempfails);
     tcase_add_test(tc, test_no_keys_loaded);
     tcase_add_test(tc, test_inbound_actions);
+    tcase_add_test(tc, test_scan_fallbacks);
 }
 
 UNIT_MAIN("pipeline", add_tests)
