@@ -191,8 +191,14 @@ static void pl_spool_failed(struct pl_conn *c, const char *why)
 {
     struct pl_msg *m = c->msg;
     snprintf(m->spool_error, sizeof m->spool_error, "%s", why);
-    log_msg(LOG_LVL_ERR, "scan_error", "conn=%llu queue_id=%s scanner=spool error=\"%s\"", (unsigned long long)c->id,
-            m->queue_id != NULL ? m->queue_id : "-", why);
+    struct buf kv;
+    buf_init(&kv);
+    buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
+    buf_kv(&kv, "queue_id", m->queue_id != NULL ? m->queue_id : "-");
+    buf_kv(&kv, "scanner", "spool");
+    buf_kv(&kv, "error", why);
+    log_event(LOG_LVL_ERR, "scan_error", &kv);
+    buf_free(&kv);
     spool_free(m->spool);
     m->spool = NULL;
 }
@@ -218,8 +224,26 @@ static void pl_scan_begin(struct pl_conn *c)
                 scan_plan_add(&m->scan, d->scan, t);
         }
     }
-    if (scan_plan_any(&m->scan))
-        m->spool = spool_new(d->scan_memory, m->scan.max_size, d->spool_dir);
+    if (!scan_plan_any(&m->scan))
+        return;
+    m->spool = spool_new(d->scan_memory, m->scan.max_size, d->spool_dir);
+    if (c->client_ip[0] == '\0')
+        return;
+    /* the Received: header Postfix adds but does not show milters, for
+     * SpamAssassin's relay and trust-path rules */
+    char date[64], value[800];
+    struct tm tm;
+    time_t now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    snprintf(value, sizeof value, "from %s (%s [%s])\n\tby %s (postern-milter) with %s; %s",
+             c->helo[0] ? c->helo : "unknown", c->client_name[0] ? c->client_name : "unknown", c->client_ip,
+             d->scan->host != NULL ? d->scan->host : "localhost", m->sasl_login != NULL ? "ESMTPA" : "ESMTP", date);
+    struct buf err;
+    buf_init(&err);
+    if (!spool_header(m->spool, "Received", value, &err))
+        pl_spool_failed(c, err.data);
+    buf_free(&err);
 }
 
 static void pl_scan_write(struct pl_conn *c, const void *data, size_t len)
@@ -577,11 +601,19 @@ static enum pl_status pl_eom_scan(struct pl_conn *c, const struct pl_actions *ac
     }
     scan_decide(&m->scan, d->scan, size, too_large, &av, &spam, &out);
     const struct scan_result *res[2] = { &av, &spam };
-    for (int i = 0; i < 2; i++)
-        if (res[i]->status == SCAN_FAILED && (i == 0 ? m->scan.av : m->scan.spam) && m->spool != NULL)
-            log_msg(LOG_LVL_WARN, "scan_error", "conn=%llu queue_id=%s scanner=%s error=\"%s\" elapsed_ms=%lld",
-                    (unsigned long long)c->id, m->queue_id != NULL ? m->queue_id : "-", i == 0 ? "clamd" : "spamd",
-                    res[i]->error, (long long)(res[i]->elapsed_us / 1000));
+    for (int i = 0; i < 2; i++) {
+        if (res[i]->status != SCAN_FAILED || !(i == 0 ? m->scan.av : m->scan.spam) || m->spool == NULL)
+            continue;
+        struct buf kv;
+        buf_init(&kv);
+        buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
+        buf_kv(&kv, "queue_id", m->queue_id != NULL ? m->queue_id : "-");
+        buf_kv(&kv, "scanner", i == 0 ? "clamd" : "spamd");
+        buf_kv(&kv, "error", res[i]->error);
+        buf_kvf(&kv, "elapsed_ms", "%lld", (long long)(res[i]->elapsed_us / 1000));
+        log_event(LOG_LVL_WARN, "scan_error", &kv);
+        buf_free(&kv);
+    }
 
     static const char *const actions[] = { "accept", "reject", "tempfail", "quarantine" };
     struct audit_rec rec;

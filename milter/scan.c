@@ -139,6 +139,28 @@ static void scan_fold_list(struct buf *out, const char *list, size_t col)
     }
 }
 
+/* What X-Postern-Not-Scanned says of a failure: the kind only (the error
+ * itself, with socket paths and the scanner's words, stays in the log and
+ * the audit record). */
+static const char *scan_brief(const struct scan_result *r)
+{
+    if (strstr(r->error, "no free connection") != NULL)
+        return "scanner busy";
+    if (strncmp(r->error, "cannot connect", 14) == 0)
+        return "scanner unavailable";
+    if (strncmp(r->error, "timeout", 7) == 0)
+        return "scanner timed out";
+    if (strncmp(r->error, "spool:", 6) == 0)
+        return "temporary file error";
+    return "unreadable answer from the scanner";
+}
+
+/* -0.0 as 0.0 (SpamAssassin's rounding gives it). */
+static double scan_score(double v)
+{
+    return v == 0.0 ? 0.0 : v;
+}
+
 static int scan_ms(const struct scan_result *r)
 {
     return (int)((r->elapsed_us + 500) / 1000);
@@ -169,7 +191,7 @@ static void scan_summarize(const struct scan_plan *p, uint64_t size, bool too_la
         case SCAN_CLEAN:
         case SCAN_FOUND:
             buf_printf(out, "spamd=%s score=%.1f threshold=%.1f tests=%s (%d ms)",
-                       spam->score >= p->threshold ? "spam" : "ham", spam->score, p->threshold,
+                       spam->score >= p->threshold ? "spam" : "ham", scan_score(spam->score), p->threshold,
                        spam->symbols[0] ? spam->symbols : "none", scan_ms(spam));
             break;
         case SCAN_FAILED: buf_printf(out, "spamd=failed %s (%d ms)", spam->error, scan_ms(spam)); break;
@@ -203,7 +225,7 @@ void scan_decide(const struct scan_plan *p, const struct scan_cfg *cfg, uint64_t
         snprintf(out->text, sizeof out->text, "virus found: %s", av->name);
     } else if (over || (is_spam && p->spam_action == SPAM_REJECT)) {
         scan_reply(out, SCAN_REJECT, "550", "5.7.1", over ? "scan.spam.reject_above" : "scan.spam", p->spam_by);
-        snprintf(out->text, sizeof out->text, "message looks like spam (score %.1f)", spam->score);
+        snprintf(out->text, sizeof out->text, "message looks like spam (score %.1f)", scan_score(spam->score));
     } else if (virus && p->antivirus == AV_TEMPFAIL) {
         scan_reply(out, SCAN_TEMPFAIL, "451", "4.7.1", "scan.antivirus", p->av_by);
         snprintf(out->text, sizeof out->text, "virus found: %s, try again later", av->name);
@@ -218,7 +240,7 @@ void scan_decide(const struct scan_plan *p, const struct scan_cfg *cfg, uint64_t
         if (virus)
             snprintf(out->text, sizeof out->text, "postern: virus %s", av->name);
         else
-            snprintf(out->text, sizeof out->text, "postern: spam, score %.1f (tenant %s)", spam->score,
+            snprintf(out->text, sizeof out->text, "postern: spam, score %.1f (tenant %s)", scan_score(spam->score),
                      p->spam_by != NULL ? p->spam_by : "-");
     } else if (av_failed || spam_failed) {
         out->rule = av_failed ? "clamd.on_failure" : "spamd.on_failure";
@@ -232,9 +254,10 @@ void scan_decide(const struct scan_plan *p, const struct scan_cfg *cfg, uint64_t
                        (unsigned long long)p->max_size);
         }
         if (!too_large && p->av && (av->status == SCAN_TOO_LARGE || av->status == SCAN_FAILED))
-            buf_printf(&notscanned, "clamd: %s", av->error);
+            buf_printf(&notscanned, "clamd: %s", av->status == SCAN_FAILED ? scan_brief(av) : av->error);
         if (spam_failed || (!too_large && p->spam && spam->status == SCAN_TOO_LARGE))
-            buf_printf(&notscanned, "%sspamd: %s", notscanned.len > 0 ? "; " : "", spam->error);
+            buf_printf(&notscanned, "%sspamd: %s", notscanned.len > 0 ? "; " : "",
+                       spam_failed ? scan_brief(spam) : spam->error);
         if (!too_large && p->av && (av->status == SCAN_CLEAN || av->status == SCAN_FOUND)) {
             snprintf(v, sizeof v, "clamd at %s", cfg->host != NULL ? cfg->host : "localhost");
             scan_add_header(out, "X-Virus-Scanned", v);
@@ -248,11 +271,11 @@ void scan_decide(const struct scan_plan *p, const struct scan_cfg *cfg, uint64_t
         if (spam_ok) {
             if (is_spam)
                 scan_add_header(out, "X-Spam-Flag", "YES");
-            snprintf(v, sizeof v, "%.1f", spam->score);
+            snprintf(v, sizeof v, "%.1f", scan_score(spam->score));
             scan_add_header(out, "X-Spam-Score", v);
             struct buf st;
             buf_init(&st);
-            buf_printf(&st, "%s, score=%.1f required=%.1f tests=", is_spam ? "Yes" : "No", spam->score,
+            buf_printf(&st, "%s, score=%.1f required=%.1f tests=", is_spam ? "Yes" : "No", scan_score(spam->score),
                        p->threshold);
             scan_fold_list(&st, spam->symbols[0] ? spam->symbols : "none", strlen("X-Spam-Status: ") + st.len);
             scan_add_header(out, "X-Spam-Status", st.data);

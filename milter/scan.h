@@ -27,7 +27,9 @@
  * X-Postern-Not-Scanned naming each scanner that did not scan and why
  * (over the tenant's max_size, over the scanner's own max_size in
  * postern.yaml or clamd's StreamMaxLength, or its failure with on_failure
- * accept).  Incoming headers of those names are removed from every message
+ * accept: "scanner unavailable", "scanner timed out", "scanner busy",
+ * "unreadable answer from the scanner", "temporary file error"; the error
+ * itself goes to the log and the audit record only).  Incoming headers of those names are removed from every message
  * that is scanned (scan_header_ours()), so a sender cannot forge them. */
 #ifndef POSTERN_MILTER_SCAN_H
 #define POSTERN_MILTER_SCAN_H

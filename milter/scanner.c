@@ -92,13 +92,15 @@ const char *scanner_name(const struct scanner *s)
 
 /* --- connections ------------------------------------------------------------ */
 
-/* Wait until fd is writable (a connect in progress) or deadline. */
-static bool scanner_connect_wait(int fd, int64_t deadline_us, struct buf *err)
+/* Wait until fd is writable (a connect in progress) or deadline; *code:
+ * the errno of a failure (ETIMEDOUT for the deadline). */
+static bool scanner_connect_wait(int fd, int64_t deadline_us, struct buf *err, int *code)
 {
     for (;;) {
         int64_t left = deadline_us - scanner_now_us();
         if (left <= 0) {
             buf_puts(err, "connect timed out");
+            *code = ETIMEDOUT;
             return false;
         }
         struct pollfd p = { .fd = fd, .events = POLLOUT };
@@ -107,6 +109,7 @@ static bool scanner_connect_wait(int fd, int64_t deadline_us, struct buf *err)
             continue;
         if (n < 0) {
             buf_printf(err, "poll: %s", strerror(errno));
+            *code = errno;
             return false;
         }
         if (n == 0)
@@ -117,15 +120,18 @@ static bool scanner_connect_wait(int fd, int64_t deadline_us, struct buf *err)
             soerr = errno;
         if (soerr != 0) {
             buf_printf(err, "connect: %s", strerror(soerr));
+            *code = soerr;
             return false;
         }
         return true;
     }
 }
 
-/* A new non-blocking connection to the endpoint, or -1 with err set. */
-static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf *err)
+/* A new non-blocking connection to the endpoint, or -1 with err set and
+ * *code the errno of the failure (0 when the host does not resolve). */
+static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf *err, int *code)
 {
+    *code = 0;
     const char *e = s->endpoint;
     if (strncmp(e, "unix:", 5) == 0) {
         struct sockaddr_un sun;
@@ -134,15 +140,18 @@ static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf
         snprintf(sun.sun_path, sizeof sun.sun_path, "%s", e + 5);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
+            *code = errno;
             buf_printf(err, "socket: %s", strerror(errno));
             return -1;
         }
         if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
             return fd;
-        if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err))
+        if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err, code))
             return fd;
-        if (errno != EINPROGRESS)
+        if (errno != EINPROGRESS && *code == 0) {
+            *code = errno;
             buf_printf(err, "connect: %s", strerror(errno));
+        }
         close(fd);
         return -1;
     }
@@ -170,15 +179,19 @@ static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf
         buf_reset(err);
         fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0) {
+            *code = errno;
             buf_printf(err, "socket: %s", strerror(errno));
             continue;
         }
+        *code = 0;
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
             break;
-        if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err))
+        if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err, code))
             break;
-        if (errno != EINPROGRESS)
+        if (errno != EINPROGRESS && *code == 0) {
+            *code = errno;
             buf_printf(err, "connect: %s", strerror(errno));
+        }
         close(fd);
         fd = -1;
     }
@@ -187,9 +200,11 @@ static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf
 }
 
 /* A connection from the pool: a kept clamd session (*reused) or a new one,
- * waiting for a free slot until the connect timeout.  -1 with err set. */
-static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf *err)
+ * waiting for a free slot until the connect timeout.  -1 with err set and
+ * *code the errno of a failed connect (EBUSY: no free slot in time). */
+static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf *err, int *code)
 {
+    *code = 0;
     int64_t deadline = scanner_now_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
     struct timespec abs;
     clock_gettime(CLOCK_REALTIME, &abs);
@@ -219,6 +234,7 @@ static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf 
             break;
         if (pthread_cond_timedwait(&s->cv, &s->mu, &abs) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->mu);
+            *code = EBUSY;
             buf_printf(err, "no free connection within %llu ms (%u in use)",
                        (unsigned long long)s->cfg.connect_timeout_ms, s->cfg.connections);
             return -1;
@@ -226,7 +242,7 @@ static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf 
     }
     s->busy++;
     pthread_mutex_unlock(&s->mu);
-    int fd = scanner_dial(s, deadline, err);
+    int fd = scanner_dial(s, deadline, err, code);
     if (fd < 0) {
         pthread_mutex_lock(&s->mu);
         s->busy--;
@@ -413,11 +429,12 @@ static bool scanner_job_start(struct scanner_job *j, bool fresh)
 {
     struct buf err;
     buf_init(&err);
-    j->fd = scanner_take(j->s, fresh, &j->reused, &err);
-    if (j->fd < 0 && !j->retried && strncmp(err.data, "no free", 7) != 0) {
-        j->retried = true; /* nothing was sent: safe to try once more */
+    int code;
+    j->fd = scanner_take(j->s, fresh, &j->reused, &err, &code);
+    if (j->fd < 0 && !j->retried && (code == ECONNREFUSED || code == ECONNRESET)) {
+        j->retried = true; /* refused or reset: nothing was sent, safe to try once more */
         buf_reset(&err);
-        j->fd = scanner_take(j->s, true, &j->reused, &err);
+        j->fd = scanner_take(j->s, true, &j->reused, &err, &code);
     }
     if (j->fd < 0) {
         struct buf why;
@@ -616,10 +633,10 @@ static void scanner_job_init(struct scanner_job *j, struct scanner *s, struct sc
     j->user = user;
     j->fd = -1;
     j->done = s == NULL;
-    buf_init(&j->in);
     j->t0_us = scanner_now_us();
     if (s == NULL)
         return;
+    buf_init(&j->in); /* freed by scanner_job_end() */
     if (s->cfg.max_size != 0 && spool_size(msg) > s->cfg.max_size) {
         res->status = SCAN_TOO_LARGE;
         snprintf(res->error, sizeof res->error, "message of %llu bytes over %s.max_size %llu",

@@ -636,8 +636,7 @@ START_TEST(test_scan_fallbacks)
     ck_assert_str_eq(fx.changes[0], "X-Spam-Flag[2]=(deleted)");
     ck_assert_str_eq(fx.changes[1], "X-Spam-Flag[1]=(deleted)");
     ck_assert_uint_eq(fx.n_headers, 3);
-    ck_assert_msg(strncmp(fx.headers[0], "X-Postern-Not-Scanned: clamd: cannot connect to unix:", 53) == 0, "%s",
-                  fx.headers[0]);
+    ck_assert_str_eq(fx.headers[0], "X-Postern-Not-Scanned: clamd: scanner unavailable");
     ck_assert_uint_eq(count_action("accept"), 1);
     ck_assert_uint_eq(count_action("sign"), 2);
 
