@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "conf.h"
 #include "log.h"
 #include "spool.h"
 
@@ -51,14 +53,13 @@ static int64_t scanner_now_us(void)
 
 struct scanner *scanner_new(const struct scanner_cfg *cfg, struct buf *err)
 {
-    const char *e = cfg->endpoint;
-    if (e == NULL || (strncmp(e, "unix:/", 6) != 0 && strncmp(e, "inet:", 5) != 0) ||
-        (strncmp(e, "unix:", 5) == 0 && strlen(e + 5) >= sizeof ((struct sockaddr_un *)0)->sun_path) ||
-        (strncmp(e, "inet:", 5) == 0 && strrchr(e + 5, ':') == NULL)) {
-        buf_printf(err, "%s: expected unix:/path or inet:host:port, found \"%s\"",
-                   cfg->kind == SCANNER_CLAMD ? "clamd" : "spamd", e != NULL ? e : "");
+    char why[160];
+    if (cfg->endpoint == NULL || !conf_endpoint_valid(cfg->endpoint, why, sizeof why)) {
+        buf_printf(err, "%s: %s", cfg->kind == SCANNER_CLAMD ? "clamd" : "spamd",
+                   cfg->endpoint == NULL ? "no socket" : why);
         return NULL;
     }
+    const char *e = cfg->endpoint;
     struct scanner *s = mem_alloc(sizeof *s);
     s->cfg = *cfg;
     s->endpoint = mem_strdup(e);
@@ -144,8 +145,23 @@ static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf
             buf_printf(err, "socket: %s", strerror(errno));
             return -1;
         }
-        if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+        /* a full backlog: a non-blocking connect to a unix socket says
+         * EAGAIN at once instead of waiting; try again every 10 ms until
+         * the deadline */
+        int rc;
+        while ((rc = connect(fd, (struct sockaddr *)&sun, sizeof sun)) != 0 && errno == EAGAIN &&
+               scanner_now_us() + 10000 < deadline_us) {
+            struct timespec pause = { 0, 10000000 };
+            nanosleep(&pause, NULL);
+        }
+        if (rc == 0)
             return fd;
+        if (errno == EAGAIN) {
+            *code = ETIMEDOUT;
+            buf_puts(err, "connect timed out (the socket's backlog is full)");
+            close(fd);
+            return -1;
+        }
         if (errno == EINPROGRESS && scanner_connect_wait(fd, deadline_us, err, code))
             return fd;
         if (errno != EINPROGRESS && *code == 0) {
@@ -383,7 +399,7 @@ void scanner_spamd_parse(const char *answer, size_t len, struct scan_result *r)
             r->required = strtod(q + 1, &e2);
             if (e2 == q + 1 || e2[strspn(e2, " \t")] != '\0')
                 break;
-            found = true;
+            found = isfinite(r->score) && isfinite(r->required); /* "nan", "inf": not a score */
         }
         if (nl == NULL) {
             p = end;
@@ -604,8 +620,8 @@ static void scanner_job_end(struct scanner_job *j)
     if (j->res->status == SCAN_TOO_LARGE) {
         pthread_mutex_lock(&j->s->mu);
         uint64_t size = spool_size(j->msg);
-        if (j->s->refused_size == 0 || size < j->s->refused_size)
-            j->s->refused_size = size;
+        if (j->s->refused_size == 0 || size < j->s->refused_size || scanner_now_us() >= j->s->refused_until_us)
+            j->s->refused_size = size; /* a memory that expired is replaced, not lowered */
         j->s->refused_until_us = scanner_now_us() + (int64_t)SCANNER_LIMIT_MEMORY_MS * 1000;
         pthread_mutex_unlock(&j->s->mu);
     }

@@ -79,6 +79,8 @@ bool spool_write(struct spool *s, const void *data, size_t len, struct buf *err)
         buf_puts(err, "spool: unusable after an earlier error");
         return false;
     }
+    if (len == 0)
+        return true;
     uint64_t before = s->size;
     s->size += len;
     if (s->size > s->limit) {

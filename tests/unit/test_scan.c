@@ -5,8 +5,10 @@
  * scanners not configured are never called); the header names that are
  * ours; and scan_decide() for each numbered outcome of scan.h and their
  * precedence, with the reply codes, the headers added (names, values,
- * order), X-Postern-Not-Scanned for each way of not scanning, the rule and
- * tenant that decided, and the summary naming each scanner's verdict. */
+ * order, X-Spam-Status folded within 78 columns), X-Postern-Not-Scanned
+ * for each way of not scanning (a few words, never the error with its
+ * socket or file names), the rule and tenant that decided, and the
+ * summary naming each scanner's verdict and error. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -827,6 +829,47 @@ START_TEST(test_decide_not_scanned)
 }
 END_TEST
 
+/* X-Postern-Not-Scanned says why in a few words (from the errors
+ * scanner.c and the spool give); the error itself, which may name sockets
+ * and files, goes only into the summary. */
+START_TEST(test_decide_not_scanned_reason)
+{
+    static const struct {
+        const char *error, *brief;
+    } cases[] = {
+        { "cannot connect to unix:/run/clamav/clamd.ctl (connect: Connection refused)", "scanner unavailable" },
+        { "cannot connect to unix:/run/clamav/clamd.ctl (no free connection within 200 ms (1 in use))",
+          "scanner busy" },
+        { "timeout after 300 ms waiting for the answer", "scanner timed out" },
+        { "timeout after 300 ms while sending the message", "scanner timed out" },
+        { "spool: cannot read the temporary file in /var/spool/postern: Input/output error", "temporary file error" },
+        { "clamd answered \"what is this\"", "unreadable answer from the scanner" },
+        { "spamd answered without a readable Spam: header", "unreadable answer from the scanner" },
+    };
+    struct scan_plan p = plan_make(AV_REJECT, SPAM_HEADER, 5, NO_RA);
+    struct scan_cfg cfg = cfg_both;
+    cfg.clamd_accept_on_failure = cfg.spamd_accept_on_failure = true;
+    struct scan_result av = av_clean(), sp = spam_score(1, "A");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct scan_result bad = res_failed(cases[i].error);
+        struct scan_outcome o;
+        decide(&p, &cfg, false, &bad, &sp, &o);
+        ck_action(o, SCAN_ACCEPT);
+        const char *ns = hdr(&o, "X-Postern-Not-Scanned");
+        ck_assert_ptr_nonnull(ns);
+        ck_assert_msg(strstr(ns, "clamd") != NULL && strstr(ns, cases[i].brief) != NULL,
+                      "error \"%s\": X-Postern-Not-Scanned: %s", cases[i].error, ns);
+        ck_assert_msg(strstr(ns, "/run/") == NULL && strstr(ns, "/var/") == NULL, "a path in the header: %s", ns);
+        ck_assert_msg(strstr(o.summary, cases[i].error) != NULL, "summary without the error: %s", o.summary);
+        decide(&p, &cfg, false, &av, &bad, &o);
+        ns = hdr(&o, "X-Postern-Not-Scanned");
+        ck_assert_ptr_nonnull(ns);
+        ck_assert_msg(strstr(ns, "spamd") != NULL && strstr(ns, cases[i].brief) != NULL,
+                      "error \"%s\": X-Postern-Not-Scanned: %s", cases[i].error, ns);
+    }
+}
+END_TEST
+
 /* The summary names each scanner's verdict. */
 START_TEST(test_decide_summary)
 {
@@ -874,6 +917,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_decide_accept_headers);
     tcase_add_test(tc, test_decide_long_symbols);
     tcase_add_test(tc, test_decide_not_scanned);
+    tcase_add_test(tc, test_decide_not_scanned_reason);
     tcase_add_test(tc, test_decide_summary);
 }
 
