@@ -525,6 +525,22 @@ _lab_sink_has() {
     return 1
 }
 
+# lab_sink_file_of RCPT: the dump file of the (first) message to RCPT
+# (its X-Rcpt-Args); 1 when there is none.
+lab_sink_file_of() {
+    local f
+    for f in $(lab_sink_files); do
+        if lab_sink_header "$f" X-Rcpt-Args | grep -qF "<$1>"; then
+            printf '%s\n' "$f"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# lab_sink_has_rcpt RCPT: a message to RCPT is in the sink.
+lab_sink_has_rcpt() { lab_sink_file_of "$1" >/dev/null; }
+
 # lab_wait_sink N [DEADLINE_S]: wait until at least N messages are in the sink.
 lab_wait_sink() {
     _lab_require_up || return 1
@@ -1000,6 +1016,27 @@ lab_wait_log() {
 }
 
 # lab_ok MSG: print "PASS: MSG".
+# lab_reply: the server's answer to the message of the last lab_send (in
+# $LAB_SWAKS_LOG: the reply after the data, or the first error).
+lab_reply() {
+    local r
+    r=$(awk '/^ -> (\.|[0-9]+ lines sent)$/{d=1; next} d && /^(<-|<\*\*) /{sub(/^(<-|<\*\*) +/, ""); print; exit}' \
+        "$LAB_SWAKS_LOG")
+    [ -n "$r" ] || r=$(grep -m1 -E '^<\*\* ' "$LAB_SWAKS_LOG" | sed -E 's/^<\*\* +//')
+    printf '%s\n' "$r"
+}
+
+# lab_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1
+# after SECONDS (a condition, never a fixed sleep).
+lab_wait_for() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS >= end)) && return 1
+        sleep 0.1
+    done
+}
+
 lab_ok() { printf 'PASS: %s\n' "$*"; }
 
 # lab_fail MSG: print "FAIL: MSG" and exit 1 (the EXIT trap tears down).

@@ -56,13 +56,6 @@ mkdir -p "$rules" "$keys"
 chmod 0755 "$m" "$rules" "$keys"
 
 failures=0
-wait_for() { # wait_for SECONDS CMD...: poll a condition, never a fixed sleep
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS >= end)) && return 1
-        sleep 0.1
-    done
-}
 check() { # check DESCRIPTION CMD...: PASS or FAIL, and go on
     local what=$1; shift
     if "$@"; then lab_ok "$what"; else printf 'FAIL: %s\n' "$what"; failures=$((failures + 1)); fi
@@ -177,7 +170,7 @@ while True:
     s.recv(4096)
 ' "$bh_ready" </dev/null >>"$m/blackhole.log" 2>&1 &
 bh_pid=$!
-wait_for 60 test -e "$bh_ready" || lab_fail "the DNS black hole did not start"
+lab_wait_for 60 test -e "$bh_ready" || lab_fail "the DNS black hole did not start"
 
 # --- the daemon ------------------------------------------------------------------
 write_conf() { # write_conf FILE [TEMPERROR]
@@ -208,7 +201,7 @@ start_milter() { # start_milter CONF
     n=$(log_count 'event=start ')
     ip netns exec "$LAB_NS" "$milter" -f -c "$1" >>"$mlog" 2>&1 &
     mpid=$!
-    wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
+    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
 }
 milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
 # shellcheck disable=SC2016 # $smtpd_milters is for Postfix to expand
@@ -225,7 +218,7 @@ stop_milter() {
     [ -n "$mpid" ] || return 0
     use_milter ""
     kill -TERM "$mpid" 2>/dev/null
-    wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
+    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
     wait "$mpid" 2>/dev/null
     mpid=
 }
@@ -268,21 +261,9 @@ send_in() { # send_in MAILFROM RCPT FILE: send as the inbound client; $reply = t
     local rc=0
     lab_send --local-interface "$client" --from "$1" --to "$2" --data "@$3" || rc=$?
     # the answer after the end of data (" -> ." or the suppressed data), or the first error
-    reply=$(awk '/^ -> (\.|[0-9]+ lines sent)$/{d=1; next} d && /^(<-|<\*\*) /{sub(/^(<-|<\*\*) +/, ""); print; exit}' "$LAB_SWAKS_LOG")
-    [ -n "$reply" ] || reply=$(grep -m1 -E '^<\*\* ' "$LAB_SWAKS_LOG" | sed -E 's/^<\*\* +//')
+    reply=$(lab_reply)
     return "$rc"
 }
-sink_file_of() { # sink_file_of RCPT: the dump file of the message to RCPT
-    local f
-    for f in $(lab_sink_files); do
-        if lab_sink_header "$f" X-Rcpt-Args | grep -qF "<$1>"; then
-            printf '%s\n' "$f"
-            return 0
-        fi
-    done
-    return 1
-}
-sink_has() { sink_file_of "$1" >/dev/null; }
 ours() { # ours FILE: our Authentication-Results headers, unfolded, one per line
     lab_sink_header "$1" Authentication-Results | grep -E '^mx\.lab\.test;' || true
 }
@@ -349,11 +330,11 @@ inbound() {
     [ -z "$want_ar" ] && reason="inbound checks off"
     audit_cases+=("$what|$rcpt|$action|$rule|$tenant|$reason")
     [ "${reply%% *}" = 250 ] && [ "$action" != quarantine ] || return 0
-    if ! wait_for 60 sink_has "$rcpt"; then
+    if ! lab_wait_for 60 lab_sink_has_rcpt "$rcpt"; then
         say_fail "$what: the message reached the sink"
         return 0
     fi
-    f=$(sink_file_of "$rcpt")
+    f=$(lab_sink_file_of "$rcpt")
     got=$(ours "$f")
     if [ "$learn" = 1 ]; then
         printf 'LEARN %s: AR=[%s]\n' "$what" "$got"
@@ -501,7 +482,7 @@ inbound "DMARC p=reject to a tenant with checks off and one in header mode: head
     dm-rej3@hdr.example,dm-rej3@off.example "$msg.dm-rej" 250 "$ar_rej" accept inbound "" hdr
 if [ "$learn" != 1 ]; then
     check "the copy for the tenant with checks off carries the same header (one message, one header)" \
-        test "$(ours "$(sink_file_of dm-rej3@off.example)")" = "$ar_rej"
+        test "$(ours "$(lab_sink_file_of dm-rej3@off.example)")" = "$ar_rej"
 fi
 
 # p=quarantine: the message waits in Postfix's hold queue (with our header), not at the sink
@@ -518,7 +499,7 @@ sys.exit(1)' "$1"
 held() { held_id "$1" >/dev/null; }
 held_ok() { # held_ok WHAT RCPT WANT_AR: in the hold queue with our header, not at the sink, hold logged
     local qid got
-    check "$1: the message waits in Postfix's hold queue" wait_for 60 held "$2"
+    check "$1: the message waits in Postfix's hold queue" lab_wait_for 60 held "$2"
     check "$1: the message did not reach the sink" bash -c '! grep -rlqF "<$1>" "$2"' _ "$2" "$LAB_SINK_DIR"
     qid=$(held_id "$2")
     lab_exec postcat -c "$LAB_PF_CONF" -h -q "$qid" >"$m/held.hdr" 2>/dev/null
@@ -542,7 +523,7 @@ mkmsg "$msg.forged" user@dm-rej.example "Authentication-Results: mx.lab.test; dm
     "Authentication-Results: \"mx.lab.test\" 1; dkim=pass"
 inbound "forged A-R of ours and a foreign one" bounce@dm-rej.example forged@hdr.example "$msg.forged" 250 "$ar_rej"
 if [ "$learn" != 1 ]; then
-    f=$(sink_file_of forged@hdr.example)
+    f=$(lab_sink_file_of forged@hdr.example)
     all=$(lab_sink_header "$f" Authentication-Results)
     check "forged A-R: the other authserv-id's header is kept" \
         test "$(grep -c '^other\.example; dmarc=pass header\.from=dm-rej\.example$' <<<"$all")" = 1
@@ -552,7 +533,7 @@ fi
 inbound "forged A-R to a tenant with every check off: removed, none added" bounce@dm-rej.example forged@off.example \
     "$msg.forged" 250 ""
 if [ "$learn" != 1 ]; then
-    f=$(sink_file_of forged@off.example)
+    f=$(lab_sink_file_of forged@off.example)
     all=$(lab_sink_header "$f" Authentication-Results)
     check "checks off: only the other authserv-id's header is left" test "$all" = 'other.example; dmarc=pass header.from=dm-rej.example'
 fi

@@ -48,13 +48,6 @@ mkdir -p "$rules" "$keys" "$bad"
 chmod 0755 "$m" "$rules" "$keys"
 
 failures=0
-wait_for() { # wait_for SECONDS CMD...: poll a condition, never a fixed sleep
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS >= end)) && return 1
-        sleep 0.1
-    done
-}
 check() { # check DESCRIPTION CMD...: PASS or FAIL, and go on
     local what=$1; shift
     if "$@"; then lab_ok "$what"; else printf 'FAIL: %s\n' "$what"; failures=$((failures + 1)); fi
@@ -118,7 +111,7 @@ YAML
 : >>"$mlog"
 ip netns exec "$LAB_NS" "$milter" -f -c "$conf" >>"$mlog" 2>&1 &
 mpid=$!
-wait_for 120 log_has_n 'event=start ' 1 || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
+lab_wait_for 120 log_has_n 'event=start ' 1 || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
 # shellcheck disable=SC2016 # $smtpd_milters is for Postfix to expand
 lab_postconf "smtpd_milters = unix:$msock" 'non_smtpd_milters = $smtpd_milters' \
     'milter_default_action = tempfail' 'milter_protocol = 6' || lab_fail "postconf failed"
@@ -204,21 +197,9 @@ send_in() { # send_in MAILFROM RCPT FILE [swaks args]: $reply = the answer to th
     local rc=0 from=$1 rcpt=$2 file=$3
     shift 3
     lab_send --local-interface "$client" --from "$from" --to "$rcpt" --data "@$file" "$@" || rc=$?
-    reply=$(awk '/^ -> (\.|[0-9]+ lines sent)$/{d=1; next} d && /^(<-|<\*\*) /{sub(/^(<-|<\*\*) +/, ""); print; exit}' "$LAB_SWAKS_LOG")
-    [ -n "$reply" ] || reply=$(grep -m1 -E '^<\*\* ' "$LAB_SWAKS_LOG" | sed -E 's/^<\*\* +//')
+    reply=$(lab_reply)
     return "$rc"
 }
-sink_file_of() { # sink_file_of RCPT: the dump file of the message to RCPT
-    local f
-    for f in $(lab_sink_files); do
-        if lab_sink_header "$f" X-Rcpt-Args | grep -qF "<$1>"; then
-            printf '%s\n' "$f"
-            return 0
-        fi
-    done
-    return 1
-}
-sink_has() { sink_file_of "$1" >/dev/null; }
 ours() { lab_sink_header "$1" Authentication-Results | grep -E '^mx\.lab\.test;' || true; }
 
 learn=${LEARN:-0}     # LEARN=1: print what happens instead of checking
@@ -252,11 +233,11 @@ bad() {
     fi
     audit_cases+=("$name|$rcpt|$action")
     [ "${reply%% *}" = 250 ] || return 0
-    if ! wait_for 60 sink_has "$rcpt"; then
+    if ! lab_wait_for 60 lab_sink_has_rcpt "$rcpt"; then
         say_fail "$name -> $rcpt: the message reached the sink"
         return 0
     fi
-    sink=$(sink_file_of "$rcpt")
+    sink=$(lab_sink_file_of "$rcpt")
     got=$(ours "$sink")
     if [ "$learn" = 1 ]; then
         printf 'LEARN %s: AR=[%s]\n' "$name" "$got"
@@ -399,7 +380,7 @@ done
 lab_postconf 'smtpd_milters =' 'non_smtpd_milters =' || lab_fail "postconf failed"
 lab_postfix_reload || lab_fail "postfix reload failed"
 kill -TERM "$mpid" 2>/dev/null
-wait_for 60 bash -c "! kill -0 $mpid 2>/dev/null" || lab_fail "postern-milter ignored SIGTERM"
+lab_wait_for 60 bash -c "! kill -0 $mpid 2>/dev/null" || lab_fail "postern-milter ignored SIGTERM"
 wait "$mpid" 2>/dev/null
 check "SIGTERM: the daemon stopped cleanly" log_has_n 'event=stop .*status=0' 1
 if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$mlog"; then

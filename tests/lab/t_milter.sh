@@ -42,13 +42,6 @@ mkdir -p "$rules" "$keys"
 chmod 0755 "$m" "$rules" "$keys"
 cp "$top"/tests/fixtures/lab/rules.d/*.yaml "$rules/"
 
-wait_for() { # wait_for SECONDS CMD...: poll a condition, never a fixed sleep
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS >= end)) && return 1
-        sleep 0.1
-    done
-}
 check() { # check DESCRIPTION CMD...
     local what=$1; shift
     if "$@"; then lab_ok "$what"; else lab_fail "$what"; fi
@@ -154,14 +147,14 @@ start_milter() { # start_milter CONF [ENV...]
     n=$(log_count 'event=start ')
     env "$@" ip netns exec "$LAB_NS" "$milter" -f -c "$c" >>"$mlog" 2>&1 &
     mpid=$!
-    wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
+    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
 }
 milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
 stop_milter() {
     [ -n "$mpid" ] || return 0
     kill -TERM "$mpid" 2>/dev/null
     # libmilter's listener notices the stop within 5 s
-    wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
+    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
     wait "$mpid" 2>/dev/null
     mpid=
 }
@@ -245,7 +238,7 @@ check "the tempfail is an audit record (posternctl audit: action tempfail, the r
 chown nobody "$bad/unreadable.pem"
 n=$(log_count 'event=reload status=ok')
 kill -HUP "$mpid"
-wait_for 60 log_has_n 'event=reload status=ok' $((n + 1)) || lab_fail "no reload after the key was fixed"
+lab_wait_for 60 log_has_n 'event=reload status=ok' $((n + 1)) || lab_fail "no reload after the key was fixed"
 send_corp
 expect_dual "after a reload with the key readable" r2026
 stop_milter
@@ -414,7 +407,7 @@ lab_postfix_reload || lab_fail "postfix reload failed"
 write_dkim r2027
 n=$(log_count 'event=reload status=ok')
 kill -HUP "$mpid"
-wait_for 60 log_has_n 'event=reload status=ok' $((n + 1)) || { tail -5 "$mlog"; lab_fail "no reload logged"; }
+lab_wait_for 60 log_has_n 'event=reload status=ok' $((n + 1)) || { tail -5 "$mlog"; lab_fail "no reload logged"; }
 check "SIGHUP reloads (rules and keys), the daemon keeps running (same pid)" kill -0 "$mpid"
 send_corp
 expect_dual "after the reload, without a restart" r2027
@@ -424,7 +417,7 @@ chmod 0000 "$keys/e2026.pem"
 chown root:root "$keys/e2026.pem"
 n=$(log_count 'event=reload status=failed')
 kill -HUP "$mpid"
-wait_for 60 log_has_n 'event=reload status=failed' $((n + 1)) || { tail -5 "$mlog"; lab_fail "no failed reload logged"; }
+lab_wait_for 60 log_has_n 'event=reload status=failed' $((n + 1)) || { tail -5 "$mlog"; lab_fail "no failed reload logged"; }
 check "a reload with an unreadable key logs the key file with file:line:column" \
     log_has_n "event=reload_error .*corp\.yaml:[0-9]+:[0-9]+: .*$keys/e2026.pem" 1
 send_corp

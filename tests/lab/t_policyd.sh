@@ -35,20 +35,13 @@ policyd:
   pid_file: $LAB_DIR/policyd.pid
 YAML
 
-wait_for() { # wait_for SECONDS CMD...: poll a condition, never a fixed sleep
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS >= end)) && return 1
-        sleep 0.1
-    done
-}
 log_has() { grep -qE -- "$1" "$plog"; }
 ppid_=
 start_policyd() {
     : >>"$plog"
     ip netns exec "$LAB_NS" "$policyd" -f -c "$conf" >>"$plog" 2>&1 &
     ppid_=$!
-    wait_for 60 log_has "event=start" || { tail -20 "$plog"; lab_fail "postern-policyd did not start"; }
+    lab_wait_for 60 log_has "event=start" || { tail -20 "$plog"; lab_fail "postern-policyd did not start"; }
 }
 stop_policyd() { [ -n "$ppid_" ] && kill "$ppid_" 2>/dev/null && wait "$ppid_" 2>/dev/null; ppid_=; }
 trap 'stop_policyd' RETURN
@@ -131,13 +124,13 @@ check "acme's mail left from 127.0.0.3 (transport acme-out), HELO out3.lab.test"
 sed -i 's|messages: 3/day|messages: 300/day|' "$rules/corp.yaml"
 printf 'tenant: broken\ndomains: [broken..example]\n' >"$rules/zz-broken.yaml"
 kill -HUP "$ppid_"
-wait_for 60 log_has 'event=reload .*status=failed' || lab_fail "no reload failure logged"
+lab_wait_for 60 log_has 'event=reload .*status=failed' || lab_fail "no reload failure logged"
 check "the failed reload names file:line:column" log_has 'zz-broken.yaml:2:11'
 if send_as alice@corp.example alice@corp.example r5@remote.example; then lab_fail "alice accepted after a broken reload"; fi
 check "after the broken reload, the old quota (3/day) is still enforced" expect_refused 'messages 3/day'
 rm -f "$rules/zz-broken.yaml"
 kill -HUP "$ppid_"
-wait_for 60 log_has 'event=reload .*status=ok' || lab_fail "no successful reload logged"
+lab_wait_for 60 log_has 'event=reload .*status=ok' || lab_fail "no successful reload logged"
 check "after a good reload, the new quota (300/day) lets alice send" send_as alice@corp.example alice@corp.example r6@remote.example
 lab_wait_sink 6
 
@@ -158,7 +151,7 @@ load() {
 load bob@corp.example & l1=$!
 load carol@corp.example & l2=$!
 load_started() { [ "$(grep -c . "$LAB_DIR/load.rc")" -ge 8 ]; }
-wait_for 120 load_started || lab_fail "load did not start"
+lab_wait_for 120 load_started || lab_fail "load did not start"
 kill -9 "$ppid_"; wait "$ppid_" 2>/dev/null; ppid_=
 lab_ok "postern-policyd killed with SIGKILL under load"
 start_policyd

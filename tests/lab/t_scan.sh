@@ -70,13 +70,6 @@ cp "$top"/tests/fixtures/scan/rules.d/*.yaml "$rules/"
 "$ctl" -r "$rules" check >/dev/null || lab_fail "posternctl check refuses the test's rules"
 
 failures=0
-wait_for() { # wait_for SECONDS CMD...: poll a condition, never a fixed sleep
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        ((SECONDS >= end)) && return 1
-        sleep 0.1
-    done
-}
 say_fail() { # say_fail DESCRIPTION [DETAIL...]
     printf 'FAIL: %s\n' "$1"
     shift
@@ -198,7 +191,7 @@ start_milter() { # start_milter CONF
     n=$(log_count 'event=start ')
     ip netns exec "$LAB_NS" "$milter" -f -c "$1" >>"$mlog" 2>&1 &
     mpid=$!
-    wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start with $1"; }
+    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start with $1"; }
 }
 milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
 # shellcheck disable=SC2016 # $smtpd_milters is for Postfix to expand
@@ -211,7 +204,7 @@ stop_milter() { # Postfix lets go first, so that no session is left at the stop
     [ -n "$mpid" ] || return 0
     use_milter ""
     kill -TERM "$mpid" 2>/dev/null
-    wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
+    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
     wait "$mpid" 2>/dev/null
     mpid=
 }
@@ -221,21 +214,9 @@ reply=
 send() { # send CLIENT_IP RCPT[,RCPT...] FILE: $reply = the answer to the message
     local rc=0
     lab_send --local-interface "$1" --from "sender@remote.example" --to "$2" --data "@$3" || rc=$?
-    reply=$(awk '/^ -> (\.|[0-9]+ lines sent)$/{d=1; next} d && /^(<-|<\*\*) /{sub(/^(<-|<\*\*) +/, ""); print; exit}' "$LAB_SWAKS_LOG")
-    [ -n "$reply" ] || reply=$(grep -m1 -E '^<\*\* ' "$LAB_SWAKS_LOG" | sed -E 's/^<\*\* +//')
+    reply=$(lab_reply)
     return "$rc"
 }
-sink_file_of() { # sink_file_of RCPT: the dump file of the message to RCPT
-    local f
-    for f in $(lab_sink_files); do
-        if lab_sink_header "$f" X-Rcpt-Args | grep -qF "<$1>"; then
-            printf '%s\n' "$f"
-            return 0
-        fi
-    done
-    return 1
-}
-sink_has() { sink_file_of "$1" >/dev/null; }
 held_id() { # held_id RCPT: the queue id of a message to RCPT in the hold queue
     lab_exec postqueue -c "$LAB_PF_CONF" -j 2>/dev/null | "$py" -c '
 import json, sys
@@ -275,8 +256,8 @@ expect() {
     local tenant=${9:-${rcpt#*@}}
     [ $# -ge 8 ] && audit_cases+=("$what$US$rcpt$US$6$US$7$US$8$US${tenant%.example}")
     if [ "${reply%% *}" = 250 ] && [ "${6:-accept}" != quarantine ]; then
-        if wait_for 60 sink_has "$rcpt"; then
-            f=$(sink_file_of "$rcpt")
+        if lab_wait_for 60 lab_sink_has_rcpt "$rcpt"; then
+            f=$(lab_sink_file_of "$rcpt")
         else
             say_fail "$what: the message reached the sink"
         fi
@@ -287,7 +268,7 @@ held_hdr=$m/held.hdr
 held_ok() {
     local qid
     : >"$held_hdr"
-    if ! wait_for 60 held "$2"; then
+    if ! lab_wait_for 60 held "$2"; then
         say_fail "$1: the message waits in Postfix's hold queue"
         return
     fi
@@ -548,8 +529,8 @@ while True:
     c.close()
 ' "$garbage_port" </dev/null >>"$fake_log" 2>&1 &
 fake_pids+=($!)
-wait_for 60 test -S "$silent" || lab_fail "the silent clamd did not start"
-wait_for 60 lab_exec bash -c "exec 3<>/dev/tcp/127.0.0.1/$garbage_port" 2>/dev/null ||
+lab_wait_for 60 test -S "$silent" || lab_fail "the silent clamd did not start"
+lab_wait_for 60 lab_exec bash -c "exec 3<>/dev/tcp/127.0.0.1/$garbage_port" 2>/dev/null ||
     lab_fail "the garbage spamd did not start"
 n_garbage0=$(grep -c 'garbage connection' "$fake_log")   # the probe's
 write_conf "$m/postern-broken.yaml" "{socket: 'unix:$silent', timeout: 2s}" \

@@ -44,32 +44,9 @@ static void fix_open(struct fix *f)
     snprintf(f->jdir, sizeof f->jdir, "%s/" MSINK_JOURNAL_DIR, f->root);
 }
 
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[512];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        struct stat st;
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(child);
-        else
-            unlink(child);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static void fix_close(struct fix *f)
 {
-    rm_tree(f->root);
+    unit_rm_tree(f->root);
     ck_assert_int_ne(access(f->root, F_OK), 0);
 }
 

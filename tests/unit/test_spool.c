@@ -57,30 +57,9 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static void rm_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[512];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        struct stat st;
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_dir(child);
-        else
-            unlink(child);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static void teardown(void)
 {
-    rm_dir(tmpdir);
+    unit_rm_tree(tmpdir);
 }
 
 /* Entries of a directory other than . and .. */
