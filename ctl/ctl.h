@@ -4,7 +4,8 @@
  * arguments, and the two output forms (a text field on a human line, a
  * JSON string).  posternctl.c holds the command table and "ingest";
  * ctl_usage.c the counter commands; ctl_audit.c the audit search;
- * ctl_dkim.c the DKIM keys and the DNS records of a tenant. */
+ * ctl_dkim.c the DKIM keys and the DNS records of a tenant; ctl_scan.c
+ * whether the scanners answer. */
 #ifndef POSTERN_CTL_H
 #define POSTERN_CTL_H
 #include <stdbool.h>
@@ -93,5 +94,7 @@ int ctl_audit_search(struct ctl *c, int argc, char **argv);
 int ctl_dkim_keygen(struct ctl *c, int argc, char **argv);
 int ctl_dkim_dns(struct ctl *c, int argc, char **argv);
 int ctl_dkim_check(struct ctl *c, int argc, char **argv);
+/* ctl_scan.c: scanners. */
+int ctl_scanners(struct ctl *c, int argc, char **argv);
 
 #endif

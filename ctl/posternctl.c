@@ -485,6 +485,7 @@ static const struct ctl_cmd ctl_cmds[] = {
       ctl_dkim_keygen },
     { "dns", NULL, -1, -1, "dns TENANT [--json]", ctl_dkim_dns },
     { "dkim", "check", -1, -1, "dkim check TENANT", ctl_dkim_check },
+    { "scanners", NULL, -1, -1, "scanners [--json]", ctl_scanners },
 };
 
 static void ctl_usage(FILE *out)

@@ -729,6 +729,29 @@ static void milter_scan_start(struct milter *m)
         if ((*out[i] = scanner_new(&sc, &err)) == NULL)
             startup_fail(m, "%s", err.data);
     }
+    for (int i = 0; i < 2; i++) { /* is it there? a warning only: it may come up later */
+        struct scanner *sc = *out[i];
+        if (sc == NULL)
+            continue;
+        char answer[256];
+        struct buf kv;
+        buf_init(&kv);
+        buf_reset(&err);
+        bool ok = scanner_ping(sc, answer, sizeof answer, &err);
+        buf_kv(&kv, "scanner", scanner_name(sc));
+        buf_kv(&kv, "socket", cs[i]->socket);
+        buf_kv(&kv, "status", ok ? "ok" : "down");
+        if (ok) {
+            buf_kv(&kv, "answer", answer);
+        } else {
+            buf_kv(&kv, "error", err.data);
+            buf_kv(&kv, "meanwhile", cs[i]->on_failure == ON_FAILURE_ACCEPT ? "on_failure accept: mail passes unscanned"
+                                                                           : "on_failure tempfail: mail gets 451");
+        }
+        log_event(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "scanner", &kv);
+        buf_free(&kv);
+    }
+    buf_reset(&err);
     m->pl.scan = &m->scan;
     m->pl.scan_memory = (size_t)m->conf.milter.scan_memory;
     m->pl.spool_dir = m->conf.milter.spool_dir != NULL ? m->conf.milter.spool_dir : m->conf.state_dir;

@@ -416,6 +416,62 @@ void scanner_spamd_parse(const char *answer, size_t len, struct scan_result *r)
     scanner_symbols(r->symbols, sizeof r->symbols, p, (size_t)(end - p));
 }
 
+bool scanner_ping(struct scanner *s, char *out, size_t size, struct buf *err)
+{
+    int code;
+    int64_t deadline = scanner_now_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
+    int fd = scanner_dial(s, deadline, err, &code);
+    if (fd < 0)
+        return false;
+    bool clamd = s->cfg.kind == SCANNER_CLAMD;
+    const char *req = clamd ? "zVERSION" : "PING SPAMC/1.5\r\n\r\n";
+    size_t reqlen = clamd ? 9 : strlen(req), sent = 0;
+    char ans[512];
+    size_t got = 0;
+    uint64_t wait_ms = s->cfg.timeout_ms < s->cfg.connect_timeout_ms ? s->cfg.timeout_ms : s->cfg.connect_timeout_ms;
+    deadline = scanner_now_us() + (int64_t)wait_ms * 1000;
+    bool ok = false;
+    for (;;) {
+        int64_t left = deadline - scanner_now_us();
+        if (left <= 0) {
+            buf_printf(err, "timeout after %llu ms", (unsigned long long)wait_ms);
+            break;
+        }
+        struct pollfd p = { .fd = fd, .events = sent < reqlen ? POLLOUT : POLLIN };
+        if (poll(&p, 1, (int)((left + 999) / 1000)) <= 0)
+            continue;
+        if (sent < reqlen) {
+            ssize_t n = send(fd, req + sent, reqlen - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                buf_printf(err, "send: %s", strerror(errno));
+                break;
+            }
+            sent += n > 0 ? (size_t)n : 0;
+            continue;
+        }
+        ssize_t n = recv(fd, ans + got, sizeof ans - 1 - got, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n > 0)
+            got += (size_t)n;
+        bool end = n <= 0 || got == sizeof ans - 1 || memchr(ans, clamd ? '\0' : '\n', got) != NULL;
+        if (!end)
+            continue;
+        size_t l = 0;
+        while (l < got && ans[l] != '\0' && ans[l] != '\r' && ans[l] != '\n')
+            l++;
+        ok = clamd ? l > 0 : (l >= 10 && memcmp(ans, "SPAMD/", 6) == 0 && memmem(ans, l, " PONG", 5) != NULL);
+        scanner_printable(out, size, ans, l);
+        if (!ok)
+            buf_printf(err, "%s answered \"%s\"", scanner_name(s), out);
+        break;
+    }
+    if (clamd)
+        (void)!send(fd, "zEND", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+    return ok;
+}
+
 /* --- one exchange ---------------------------------------------------------- */
 
 struct scanner_job {

@@ -84,6 +84,14 @@ const char *scanner_name(const struct scanner *s);   /* "clamd" or "spamd" */
 void scanner_run(struct scanner *av, struct scanner *spam, const char *user, const struct spool *msg,
                  struct scan_result *av_res, struct scan_result *spam_res);
 
+/* Ask the scanner whether it is there, on a connection of its own (not
+ * the pool's): clamd VERSION ("ClamAV 1.4.6/..."), spamd PING
+ * ("SPAMD/1.5 0 PONG"), connecting within the connect timeout and
+ * answering within the smaller of the two timeouts (so that a hung scanner
+ * holds up a start or a check only that long).  True with the answer
+ * (printable, one line) in out; false with err set. */
+bool scanner_ping(struct scanner *s, char *out, size_t size, struct buf *err);
+
 /* --- the protocols' answers (pure; exposed for the unit tests) ---------- */
 
 /* clamd's answer to INSTREAM, without the prefix of a session ("1: "),

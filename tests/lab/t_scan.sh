@@ -323,6 +323,13 @@ A_HAM="spamd=ham score=-?[0-9.]+ threshold=5\\.0 tests=[^ ]+ \\($ms\\)"
 
 start_milter "$conf"
 use_milter "unix:$msock"
+check "at start, the milter logged clamd there (its version)" \
+    grep -qE 'level=info event=scanner scanner=clamd socket=unix:.* status=ok answer="ClamAV [0-9]' "$mlog"
+check "at start, the milter logged spamd there" \
+    grep -qE 'level=info event=scanner scanner=spamd socket=inet:127\.0\.0\.1:[0-9]+ status=ok answer="SPAMD/[0-9.]+ 0 PONG"' "$mlog"
+got=$(lab_exec "$ctl" -c "$conf" scanners 2>&1) && rc=0 || rc=$?
+check "posternctl scanners: both answer, exit 0 ($got)" \
+    test "$rc" = 0 -a "$(grep -cE '^(clamd|spamd)  .*  ok  [0-9]+ ms  ' <<<"$got")" = 2
 
 # --- viruses ----------------------------------------------------------------------------------
 t=127.0.0.2   # dflt: antivirus reject, spam header at 5.0
@@ -453,6 +460,11 @@ expect "clamd restarted: the kept session is stale, a new connection scans" $t r
     '^250 ' accept '^scan' "$A_CLEAN"
 [ -n "$f" ] && virus_clean_ok "clamd restarted" "$f"
 lab_clamd_stop
+got=$(lab_exec "$ctl" -c "$conf" scanners --json 2>&1) && rc=0 || rc=$?
+check "posternctl scanners --json: clamd down, spamd ok, exit 1" \
+    "$py" -c 'import json, sys; a = {o["scanner"]: o for o in json.loads(sys.argv[1])}
+sys.exit(0 if sys.argv[2] == "1" and a["clamd"]["status"] == "down" and a["clamd"]["error"]
+         and a["spamd"]["status"] == "ok" else 1)' "$got" "$rc"
 expect "clamd stopped, clamd.on_failure tempfail (default)" $t down@dflt.example "$msg.clean" '^451 4\.3\.0 ' \
     tempfail '^clamd\.|^scan' 'clamd'
 check "postern-milter is still running" kill -0 "$mpid"
@@ -532,11 +544,17 @@ fake_pids+=($!)
 lab_wait_for 60 test -S "$silent" || lab_fail "the silent clamd did not start"
 lab_wait_for 60 lab_exec bash -c "exec 3<>/dev/tcp/127.0.0.1/$garbage_port" 2>/dev/null ||
     lab_fail "the garbage spamd did not start"
-n_garbage0=$(grep -c 'garbage connection' "$fake_log")   # the probe's
 write_conf "$m/postern-broken.yaml" "{socket: 'unix:$silent', timeout: 2s}" \
     "{socket: 'inet:127.0.0.1:$garbage_port'}"
 start_milter "$m/postern-broken.yaml"
 use_milter "unix:$msock"
+# the probe's connections and the milter's check at start (event=scanner)
+n_garbage0=$(grep -c 'garbage connection' "$fake_log")
+n_silent0=$(grep -c 'silent connection' "$fake_log")
+check "at start, the milter logged the silent clamd down (timed out)" \
+    grep -qE 'level=warning event=scanner scanner=clamd .*status=down error="timeout after 2000 ms"' "$mlog"
+check "at start, the milter logged the garbage spamd down" \
+    grep -qE 'level=warning event=scanner scanner=spamd .*status=down error="spamd answered ' "$mlog"
 
 n_log=$(log_count 'clamd')
 expect "clamd never answers, clamd.timeout 2s, on_failure tempfail" 127.0.0.3 slow@avtemp.example "$msg.clean" \
@@ -544,7 +562,7 @@ expect "clamd never answers, clamd.timeout 2s, on_failure tempfail" 127.0.0.3 sl
 check "clamd time-out: the milter logged it" \
     grep -qiE 'timed out|timeout' <<<"$(grep -E clamd "$mlog" | tail -n +$((n_log + 1)))"
 check "clamd time-out: the silent clamd got one connection (a time-out is not retried)" \
-    test "$(grep -c 'silent connection' "$fake_log")" = 1
+    test "$(($(grep -c 'silent connection' "$fake_log") - n_silent0))" = 1
 
 expect "spamd answers garbage, spamd.on_failure accept (default)" 127.0.0.5 garbage@spamrej.example "$msg.clean" \
     '^250 ' accept '^spamd\.|^scan' 'spamd'
