@@ -519,6 +519,15 @@ enum fmode {
 
 #define FK_CONNS 64
 
+/* Two fake servers meet before answering: each waits (up to 2 s) for the
+ * other's request; met only when both requests were there at once. */
+struct fk_meet {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int arrived;
+    bool gave_up, met;
+};
+
 struct fake {
     enum scanner_kind kind;
     char path[108];
@@ -533,6 +542,7 @@ struct fake {
     const char *answer;           /* clamd: without "N: "; spamd: all of it; NULL: OK / ham */
     bool echo;                    /* answer with the message's first line (as the virus name or the symbols) */
     int delay_ms;                 /* before each answer */
+    struct fk_meet *meet;         /* before each answer, NULL: none */
     size_t limit;                 /* FM_LIMIT */
     /* observed, under mu */
     pthread_mutex_t mu;
@@ -603,6 +613,27 @@ static void fk_send(int fd, const void *p, size_t n)
 }
 
 /* Wait ms, or less when stopped. */
+static void fk_meet(struct fk_meet *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if (++m->arrived == 2) {
+        m->met = !m->gave_up;
+        pthread_cond_broadcast(&m->cv);
+    } else {
+        struct timespec abs;
+        clock_gettime(CLOCK_REALTIME, &abs);
+        abs.tv_sec += 2;
+        while (m->arrived < 2)
+            if (pthread_cond_timedwait(&m->cv, &m->mu, &abs) != 0) {
+                m->gave_up = true;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
 static void fk_sleep(struct fake *f, int ms)
 {
     struct pollfd p = { f->stop[0], POLLIN, 0 };
@@ -784,6 +815,7 @@ static void fk_clamd(struct fk_conn *c, enum fmode mode)
         }
         if (mode == FM_HANGUP || (mode == FM_HANGUP_SECOND && num > 1))
             break;
+        fk_meet(f->meet);
         fk_sleep(f, f->delay_ms);
         char answer[300];
         if (f->echo) {
@@ -865,6 +897,7 @@ static void fk_spamd(struct fk_conn *c, enum fmode mode)
         fk_send(c->fd, answer, strcspn(answer, "\n") + 1);
         goto out;
     }
+    fk_meet(f->meet);
     fk_sleep(f, f->delay_ms);
     fk_release(c);
     fk_send(c->fd, answer, strlen(answer));
@@ -1248,29 +1281,30 @@ START_TEST(test_run_tcp)
 }
 END_TEST
 
-/* Two slow servers (400 ms each) are asked at once: the time taken is
- * the slower one's, not the sum. */
+/* Both scanners are asked at once: each fake server waits for the other's
+ * request before it answers, which only works when both requests are out
+ * together (asked one after the other, the first would wait in vain). */
 START_TEST(test_run_parallel)
 {
     struct fake fc, fs;
+    struct fk_meet meet = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false };
     fake_start(&fc, SCANNER_CLAMD, "clamd");
-    fc.delay_ms = 400;
+    fc.meet = &meet;
     fake_start(&fs, SCANNER_SPAMD, "spamd");
-    fs.delay_ms = 400;
-    struct scanner *av = scanner_make(SCANNER_CLAMD, fc.endpoint, 1000, 3000, 1);
-    struct scanner *spam = scanner_make(SCANNER_SPAMD, fs.endpoint, 1000, 3000, 1);
+    fs.meet = &meet;
+    struct scanner *av = scanner_make(SCANNER_CLAMD, fc.endpoint, 1000, 5000, 1);
+    struct scanner *spam = scanner_make(SCANNER_SPAMD, fs.endpoint, 1000, 5000, 1);
     struct buf ref;
     buf_init(&ref);
     struct spool *m = msg_make("slow", 100000, 4096, &ref);
     struct scan_result ar, sr;
-    int64_t t0 = now_us();
     run(av, spam, "acme", m, &ar, &sr);
-    int64_t wall = now_us() - t0;
     ck_status(ar, SCAN_CLEAN);
     ck_status(sr, SCAN_CLEAN);
-    ck_assert_int_ge(ar.elapsed_us, 400000);
-    ck_assert_int_ge(sr.elapsed_us, 400000);
-    ck_assert_msg(wall < 750000, "both took %lld us: one after the other?", (long long)wall);
+    pthread_mutex_lock(&meet.mu);
+    bool met = meet.met;
+    pthread_mutex_unlock(&meet.mu);
+    ck_assert_msg(met, "the two requests were not out at the same time");
     spool_free(m);
     scanner_free(av);
     scanner_free(spam);
@@ -1310,9 +1344,9 @@ START_TEST(test_run_timeout)
     int64_t t0 = now_us();
     run(av, spam, "acme", m, &ar, &sr);
     int64_t wall = now_us() - t0;
-    check_timeout(&ar, 300000, 1100000);
-    check_timeout(&sr, 300000, 1100000);
-    ck_assert_msg(wall < 1200000, "scanner_run took %lld us", (long long)wall);
+    check_timeout(&ar, 300000, 2800000); /* generous: a loaded machine, valgrind */
+    check_timeout(&sr, 300000, 2800000);
+    ck_assert_msg(wall < 2800000, "scanner_run took %lld us", (long long)wall); /* generous: valgrind, load */
     ck_assert_int_eq(fake_get(&fs, &fs.requests), 1);
     ck_assert_int_eq(fake_client_conns(&fs), 1);
 
@@ -1360,7 +1394,7 @@ START_TEST(test_run_refused)
     /* scan.c tells "scanner unavailable" by this beginning */
     ck_assert_msg(strncmp(ar.error, "cannot connect", 14) == 0, "%s", ar.error);
     ck_assert_msg(strncmp(sr.error, "cannot connect", 14) == 0, "%s", sr.error);
-    ck_assert_msg(wall < 1000000, "refused took %lld us", (long long)wall);
+    ck_assert_msg(wall < 2800000, "refused took %lld us", (long long)wall); /* fast, not a time-out */
     scanner_free(av);
     scanner_free(spam);
 
@@ -1393,7 +1427,7 @@ START_TEST(test_run_refused)
     close(fd);
     ck_status(ar, SCAN_FAILED);
     ck_assert_msg(strstr(ar.error, strerror(ECONNREFUSED)) != NULL, "%s", ar.error);
-    ck_assert_msg(wall < 1000000, "refused took %lld us", (long long)wall);
+    ck_assert_msg(wall < 2800000, "refused took %lld us", (long long)wall); /* fast, not a time-out */
     scanner_free(av);
 
     spool_free(m);
@@ -1434,7 +1468,7 @@ START_TEST(test_run_connect_timeout)
         run(av, NULL, "acme", m, &ar, &sr);
         ck_status(ar, SCAN_FAILED);
         ck_assert_msg(strcasestr(ar.error, "time") != NULL, "%s", ar.error);
-        ck_assert_msg(ar.elapsed_us >= 290000 && ar.elapsed_us < 550000,
+        ck_assert_msg(ar.elapsed_us >= 290000 && ar.elapsed_us < 2800000,
                       "connect timeout of 300 ms: gave up after %lld us", (long long)ar.elapsed_us);
         spool_free(m);
         scanner_free(av);
@@ -1628,7 +1662,7 @@ START_TEST(test_run_clamd_hangup)
     fake_start(&fc, SCANNER_CLAMD, "clamd");
     for (int i = 0; i < FK_CONNS; i++)
         fc.mode[i] = FM_HANGUP;
-    struct scanner *av = scanner_make(SCANNER_CLAMD, fc.endpoint, 500, 1000, 1);
+    struct scanner *av = scanner_make(SCANNER_CLAMD, fc.endpoint, 500, 10000, 1);
     struct buf ref;
     buf_init(&ref);
     struct spool *m = msg_make("hangup", 5000, 4096, &ref);
@@ -1636,7 +1670,8 @@ START_TEST(test_run_clamd_hangup)
     int64_t t0 = now_us();
     run(av, NULL, "acme", m, &ar, &sr);
     ck_status(ar, SCAN_FAILED);
-    ck_assert_msg(now_us() - t0 < 1000000, "a closed connection took %lld us", (long long)(now_us() - t0));
+    /* well below the 10 s time-out: the hang-up ends it, not the clock */
+    ck_assert_msg(now_us() - t0 < 5000000, "a closed connection took %lld us", (long long)(now_us() - t0));
     ck_assert_int_le(fake_client_conns(&fc), 2);
     spool_free(m);
     scanner_free(av);
@@ -1763,7 +1798,7 @@ START_TEST(test_pool_wait_timeout)
     ck_status(sr, SCAN_FAILED);
     /* scan.c tells "scanner busy" by these words */
     ck_assert_msg(strstr(sr.error, "no free connection") != NULL, "%s", sr.error);
-    ck_assert_msg(wall >= 190000 && wall < 1000000, "waited %lld us for a connection", (long long)wall);
+    ck_assert_msg(wall >= 190000 && wall < 2800000, "waited %lld us for a connection", (long long)wall);
     ck_assert_msg(sr.elapsed_us >= 190000, "elapsed_us %lld", (long long)sr.elapsed_us);
     ck_assert_int_eq(fake_get(&fs, &fs.conns), 1);
 
