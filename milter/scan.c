@@ -161,9 +161,13 @@ static double scan_score(double v)
     return v == 0.0 ? 0.0 : v;
 }
 
-static int scan_ms(const struct scan_result *r)
+/* " (12 ms)", or " (1102 ms, 1099 of them waiting for a connection)". */
+static void scan_time(struct buf *out, const struct scan_result *r)
 {
-    return (int)((r->elapsed_us + 500) / 1000);
+    buf_printf(out, " (%d ms", (int)((r->elapsed_us + 500) / 1000));
+    if (r->wait_us >= 1000)
+        buf_printf(out, ", %d of them waiting for a connection", (int)((r->wait_us + 500) / 1000));
+    buf_putc(out, ')');
 }
 
 /* "clamd=clean (2 ms)" and the like, for the audit record and the log. */
@@ -177,12 +181,14 @@ static void scan_summarize(const struct scan_plan *p, uint64_t size, bool too_la
     }
     if (p->av) {
         switch (av->status) {
-        case SCAN_CLEAN: buf_printf(out, "clamd=clean (%d ms)", scan_ms(av)); break;
-        case SCAN_FOUND: buf_printf(out, "clamd=virus %s (%d ms)", av->name, scan_ms(av)); break;
-        case SCAN_TOO_LARGE: buf_printf(out, "clamd=not-scanned %s (%d ms)", av->error, scan_ms(av)); break;
-        case SCAN_FAILED: buf_printf(out, "clamd=failed %s (%d ms)", av->error, scan_ms(av)); break;
+        case SCAN_CLEAN: buf_puts(out, "clamd=clean"); break;
+        case SCAN_FOUND: buf_printf(out, "clamd=virus %s", av->name); break;
+        case SCAN_TOO_LARGE: buf_printf(out, "clamd=not-scanned %s", av->error); break;
+        case SCAN_FAILED: buf_printf(out, "clamd=failed %s", av->error); break;
         case SCAN_NOT_RUN: buf_puts(out, "clamd=not-run"); break;
         }
+        if (av->status != SCAN_NOT_RUN)
+            scan_time(out, av);
     }
     if (p->spam) {
         if (out->len > 0)
@@ -190,11 +196,15 @@ static void scan_summarize(const struct scan_plan *p, uint64_t size, bool too_la
         switch (spam->status) {
         case SCAN_CLEAN:
         case SCAN_FOUND:
-            buf_printf(out, "spamd=%s score=%.1f threshold=%.1f tests=%s (%d ms)",
+            buf_printf(out, "spamd=%s score=%.1f threshold=%.1f tests=%s",
                        spam->score >= p->threshold ? "spam" : "ham", scan_score(spam->score), p->threshold,
-                       spam->symbols[0] ? spam->symbols : "none", scan_ms(spam));
+                       spam->symbols[0] ? spam->symbols : "none");
+            scan_time(out, spam);
             break;
-        case SCAN_FAILED: buf_printf(out, "spamd=failed %s (%d ms)", spam->error, scan_ms(spam)); break;
+        case SCAN_FAILED:
+            buf_printf(out, "spamd=failed %s", spam->error);
+            scan_time(out, spam);
+            break;
         case SCAN_TOO_LARGE: buf_printf(out, "spamd=not-scanned %s", spam->error); break;
         case SCAN_NOT_RUN: buf_puts(out, "spamd=not-run"); break;
         }

@@ -217,8 +217,10 @@ static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf
 
 /* A connection from the pool: a kept clamd session (*reused) or a new one,
  * waiting for a free slot until the connect timeout.  -1 with err set and
- * *code the errno of a failed connect (EBUSY: no free slot in time). */
-static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf *err, int *code)
+ * *code the errno of a failed connect (EBUSY: no free slot in time);
+ * the time spent waiting for a slot is added to *waited_us. */
+static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf *err, int *code,
+                        int64_t *waited_us)
 {
     *code = 0;
     int64_t deadline = scanner_now_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
@@ -248,7 +250,10 @@ static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf 
         }
         if (s->busy < s->cfg.connections)
             break;
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &abs) == ETIMEDOUT) {
+        int64_t w0 = scanner_now_us();
+        int rc = pthread_cond_timedwait(&s->cv, &s->mu, &abs);
+        *waited_us += scanner_now_us() - w0;
+        if (rc == ETIMEDOUT) {
             pthread_mutex_unlock(&s->mu);
             *code = EBUSY;
             buf_printf(err, "no free connection within %llu ms (%u in use)",
@@ -502,11 +507,11 @@ static bool scanner_job_start(struct scanner_job *j, bool fresh)
     struct buf err;
     buf_init(&err);
     int code;
-    j->fd = scanner_take(j->s, fresh, &j->reused, &err, &code);
+    j->fd = scanner_take(j->s, fresh, &j->reused, &err, &code, &j->res->wait_us);
     if (j->fd < 0 && !j->retried && (code == ECONNREFUSED || code == ECONNRESET)) {
         j->retried = true; /* refused or reset: nothing was sent, safe to try once more */
         buf_reset(&err);
-        j->fd = scanner_take(j->s, true, &j->reused, &err, &code);
+        j->fd = scanner_take(j->s, true, &j->reused, &err, &code, &j->res->wait_us);
     }
     if (j->fd < 0) {
         struct buf why;
@@ -737,8 +742,8 @@ void scanner_run(struct scanner *av, struct scanner *spam, const char *user, con
     u[o] = '\0';
     struct scanner_job jobs[2];
     memset(jobs, 0, sizeof jobs);
+    scanner_job_init(&jobs[1], spam, spam_res, msg, u); /* spamd's connection first: see scanner.h */
     scanner_job_init(&jobs[0], av, av_res, msg, u);
-    scanner_job_init(&jobs[1], spam, spam_res, msg, u);
     for (;;) {
         struct pollfd pfd[2];
         struct scanner_job *which[2];

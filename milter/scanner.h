@@ -4,7 +4,9 @@
  * scanner_run() sends one spooled message (spool.h) to both scanners at
  * once: one poll() loop over non-blocking sockets, each scanner reading the
  * spool at its own offset, so the slower one sets the time taken, not the
- * sum.  Each scanner has:
+ * sum.  spamd's connection is taken before clamd's: a message that waits
+ * for one of spamd's (the slow scanner, few connections) holds none of
+ * clamd's meanwhile, and clamd's calls are short.  Each scanner has:
  *   - a connect timeout (also the longest wait for a free connection) and
  *     a timeout for the exchange after it (sending the message and reading
  *     the whole answer);
@@ -67,6 +69,7 @@ struct scan_result {
     char symbols[1024];               /* spamd: the rules that hit, comma-separated (truncated at a comma) */
     char error[256];                  /* SCAN_FAILED / SCAN_TOO_LARGE: why, for the log and the header */
     int64_t elapsed_us;               /* from asking for a connection to the last byte of the answer */
+    int64_t wait_us;                  /* the part of it spent waiting for a free connection (all in use) */
 };
 
 struct scanner;

@@ -315,7 +315,7 @@ spamd_user_of() { # spamd_user_of MESSAGE_FILE: the User: spamd saw for its last
 
 # Audit reasons (scan_summarize() in milter/scan.c): each scanner's verdict
 # and its time in ms.
-ms='[0-9]+ ms'
+ms='[0-9]+ ms(, [0-9]+ of them waiting for a connection)?'
 A_CLEAN="clamd=clean \\($ms\\)"
 A_VIRUS="clamd=virus Eicar-Test-Signature\\.UNOFFICIAL \\($ms\\)"
 A_SPAM="spamd=spam score=[0-9]{4}\\.[0-9] threshold=5\\.0 tests=([A-Z0-9_]+,)*GTUBE[A-Z0-9_,]* \\($ms\\)"
