@@ -197,7 +197,7 @@ static bool private_tmpfs(const char *dir, const char *opts)
         fprintf(stderr, "test_spool: SKIP (unshare(CLONE_NEWNS): %s)\n", strerror(errno));
         return false;
     }
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+    if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 || /* types named: valgrind refuses NULL */
         mount("tmpfs", dir, "tmpfs", strstr(opts, "ro") == opts ? MS_RDONLY : 0, opts) != 0) {
         fprintf(stderr, "test_spool: SKIP (mount tmpfs %s: %s)\n", opts, strerror(errno));
         return false;
