@@ -1016,6 +1016,19 @@ lab_wait_log() {
 }
 
 # lab_ok MSG: print "PASS: MSG".
+# lab_use_milter SPEC [MAIN_CF_LINE...]: point smtpd and the local
+# submission (non_smtpd_milters) at the milter SPEC (unix:PATH or
+# inet:HOST:PORT; "" for none), with milter_default_action = tempfail and
+# milter_protocol = 6, and reload Postfix.
+# shellcheck disable=SC2016 # $smtpd_milters is for Postfix to expand
+lab_use_milter() {
+    local spec=$1
+    shift
+    lab_postconf "smtpd_milters = $spec" 'non_smtpd_milters = $smtpd_milters' \
+        'milter_default_action = tempfail' 'milter_protocol = 6' "$@" || lab_fail "postconf failed"
+    lab_postfix_reload || lab_fail "postfix reload failed"
+}
+
 # lab_reply: the server's answer to the message of the last lab_send (in
 # $LAB_SWAKS_LOG: the reply after the data, or the first error).
 lab_reply() {

@@ -158,13 +158,7 @@ stop_milter() {
     wait "$mpid" 2>/dev/null
     mpid=
 }
-# shellcheck disable=SC2016 # $smtpd_milters is for Postfix to expand
-use_milter() { # use_milter SPEC
-    lab_postconf "smtpd_milters = $1" 'non_smtpd_milters = $smtpd_milters' \
-        'milter_default_action = tempfail' 'milter_protocol = 6' 'message_size_limit = 30000000' ||
-        lab_fail "postconf failed"
-    lab_postfix_reload || lab_fail "postfix reload failed"
-}
+use_milter() { lab_use_milter "$1" 'message_size_limit = 30000000'; }
 
 n_sent=0
 last_rcpt=

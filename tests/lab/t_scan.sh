@@ -194,12 +194,7 @@ start_milter() { # start_milter CONF
     lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start with $1"; }
 }
 milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
-# shellcheck disable=SC2016 # $smtpd_milters is for Postfix to expand
-use_milter() { # use_milter SPEC ("": none)
-    lab_postconf "smtpd_milters = $1" 'non_smtpd_milters = $smtpd_milters' \
-        'milter_default_action = tempfail' 'milter_protocol = 6' || lab_fail "postconf failed"
-    lab_postfix_reload || lab_fail "postfix reload failed"
-}
+use_milter() { lab_use_milter "$1"; }
 stop_milter() { # Postfix lets go first, so that no session is left at the stop
     [ -n "$mpid" ] || return 0
     use_milter ""
