@@ -95,7 +95,16 @@ void scanner_run(struct scanner *av, struct scanner *spam, const char *user, con
  * (printable, one line) in out; false with err set. */
 bool scanner_ping(struct scanner *s, char *out, size_t size, struct buf *err);
 
-/* --- the protocols' answers (pure; exposed for the unit tests) ---------- */
+/* --- the protocols' answers (scanner_parse.c: pure; the unit tests and
+ * the fuzz target take them alone) ---------------------------------------- */
+
+/* Copy at most len bytes of s into out (size > 0), each byte that is not
+ * printable ASCII as '?': what a scanner said, made safe for a log line,
+ * an audit record or a header. */
+void scanner_printable(char *out, size_t size, const char *s, size_t len);
+/* r: SCAN_FAILED, error "WHO answered "..."" (the first 100 bytes,
+ * printable) or "WHO answered nothing". */
+void scanner_garbage(struct scan_result *r, const char *who, const char *a, size_t len);
 
 /* clamd's answer to INSTREAM, without the prefix of a session ("1: "),
  * the terminating NUL or newline removed: "stream: OK", "stream: NAME

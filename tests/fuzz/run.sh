@@ -10,6 +10,9 @@
 #   mailhdr  tests/fuzz/fuzz_mailhdr.c: the From: and authserv-id parsers
 #            and the Authentication-Results builder (lib/mailhdr.c,
 #            milter/authres.c), corpus tests/fuzz/corpus/mailhdr
+#   scan     tests/fuzz/fuzz_scan.c: clamd's and spamd's answers and the
+#            scan decision (milter/scanner_parse.c, milter/scan.c), corpus
+#            tests/fuzz/corpus/scan
 # Both with lib/buf.c and lib/alloc.c, and tests/fuzz/TARGET.dict when it
 # exists.  BUILD_DIR defaults to build/fuzz (relative to the current
 # directory); targets may share it: the binary, corpus copy, log and
@@ -37,8 +40,11 @@ request)
 mailhdr)
     incs="-I$src/lib -I$src/milter"
     srcs="$src/lib/mailhdr.c $src/milter/authres.c" ;;
+scan)
+    incs="-I$src/lib -I$src/milter -I$src/rules"
+    srcs="$src/milter/scanner_parse.c $src/milter/scan.c" ;;
 *)
-    echo "run.sh: unknown target $target (request, mailhdr)" >&2
+    echo "run.sh: unknown target $target (request, mailhdr, scan)" >&2
     exit 2 ;;
 esac
 name=fuzz_$target
