@@ -1,0 +1,152 @@
+/* test_relhelper.c: unit tests of milter/relhelper.c, the privileged
+ * helper that runs "postsuper -c DIR -H QUEUE_ID" for the hold-queue
+ * release.  A fake postsuper (a shell script written here) logs its
+ * arguments: a well-formed queue ID reaches it exactly as "-c DIR -H ID";
+ * anything else (options, "ALL", a second word, a path, lowercase, a
+ * line that is not a request) never does, on either side of the channel;
+ * postsuper's failure comes back as an error; the helper keeps serving
+ * after bad requests and ends when the milter closes its end. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "relhelper.h"
+#include "unit.h"
+
+static char tmpdir[64], fake[128], calls_file[128], failf[128];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_relhelper.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(fake, sizeof fake, "%s/postsuper", tmpdir);
+    snprintf(calls_file, sizeof calls_file, "%s/calls", tmpdir);
+    snprintf(failf, sizeof failf, "%s/fail", tmpdir);
+    FILE *f = fopen(fake, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\nprintf '%%s|' \"$@\" >> %s\necho >> %s\n[ -e %s ] && exit 3\nexit 0\n", calls_file, calls_file, failf);
+    fclose(f);
+    ck_assert_int_eq(chmod(fake, 0755), 0);
+}
+
+static void teardown(void)
+{
+    unit_rm_tree(tmpdir);
+}
+
+/* The fake postsuper's calls so far, one line each ("" when none). */
+static void calls(char *out, size_t size)
+{
+    out[0] = '\0';
+    FILE *f = fopen(calls_file, "r");
+    if (f == NULL)
+        return;
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+START_TEST(test_handle_good)
+{
+    struct buf a;
+    buf_init(&a);
+    ck_assert(relhelper_handle(fake, "/etc/postfix", "H C8D33E07DCF", &a));
+    ck_assert_str_eq(a.data, "OK C8D33E07DCF\n");
+    ck_assert(relhelper_handle(fake, "/etc/postfix", "H 3Pt2mN2VXxznjll", &a));
+    char c[512];
+    calls(c, sizeof c);
+    ck_assert_str_eq(c, "-c|/etc/postfix|-H|C8D33E07DCF|\n-c|/etc/postfix|-H|3Pt2mN2VXxznjll|\n");
+    buf_free(&a);
+}
+END_TEST
+
+START_TEST(test_handle_bad_never_runs)
+{
+    static const char *const bad[] = {
+        "H ALL", "H -d ALL", "H -", "H C8D33E07DCF ALL", "H C8D33E07DCF;reboot", "H ../../etc/passwd",
+        "H c8d33e07dcf", "H ", "H", "", "C8D33E07DCF", "D C8D33E07DCF", "h C8D33E07DCF", "H  C8D33E07DCF",
+        "H $(reboot)", "H `id`", "H C8D33E07DCF\r",
+    };
+    struct buf a;
+    buf_init(&a);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(!relhelper_handle(fake, "/etc/postfix", bad[i], &a), "accepted \"%s\"", bad[i]);
+        ck_assert_msg(strncmp(a.data, "ERR - ", 6) == 0, "\"%s\": %s", bad[i], a.data);
+    }
+    char c[64];
+    calls(c, sizeof c);
+    ck_assert_str_eq(c, ""); /* postsuper never ran */
+    buf_free(&a);
+}
+END_TEST
+
+START_TEST(test_handle_failure)
+{
+    FILE *f = fopen(failf, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    struct buf a;
+    buf_init(&a);
+    ck_assert(!relhelper_handle(fake, "/etc/postfix", "H C8D33E07DCF", &a));
+    ck_assert_str_eq(a.data, "ERR C8D33E07DCF postsuper exited with 3\n");
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none", tmpdir);
+    ck_assert(!relhelper_handle(missing, "/etc/postfix", "H C8D33E07DCF", &a));
+    ck_assert_msg(strstr(a.data, "ERR C8D33E07DCF") == a.data, "%s", a.data);
+    buf_free(&a);
+}
+END_TEST
+
+/* Through the forked helper: releases, refusals on the milter's side,
+ * a failure, then the helper still serves; stop reaps it. */
+START_TEST(test_helper_process)
+{
+    struct buf err;
+    buf_init(&err);
+    ck_assert_ptr_null(relhelper_start("postsuper", "/etc/postfix", &err)); /* not absolute */
+    ck_assert(err.len > 0);
+    buf_reset(&err);
+    struct relhelper *h = relhelper_start(fake, "/etc/postfix-lab", &err);
+    ck_assert_msg(h != NULL, "%s", err.data);
+    ck_assert_int_gt(relhelper_pid(h), 0);
+    ck_assert_msg(relhelper_release(h, "C8D33E07DCF", &err), "%s", err.data);
+    ck_assert(!relhelper_release(h, "-d ALL", &err));
+    ck_assert_msg(strstr(err.data, "not a Postfix queue ID") != NULL, "%s", err.data);
+    buf_reset(&err);
+    ck_assert(!relhelper_release(h, "C8D33E07DCF\nH 2D5CBA8E453", &err)); /* no second request smuggled */
+    buf_reset(&err);
+    FILE *f = fopen(failf, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert(!relhelper_release(h, "2D5CBA8E453", &err));
+    ck_assert_msg(strstr(err.data, "postsuper exited with 3") != NULL, "%s", err.data);
+    buf_reset(&err);
+    ck_assert_int_eq(unlink(failf), 0);
+    ck_assert_msg(relhelper_release(h, "3Pt2mN2VXxznjll", &err), "%s", err.data);
+    pid_t pid = relhelper_pid(h);
+    relhelper_stop(h);
+    ck_assert_int_eq(kill(pid, 0), -1); /* reaped */
+    ck_assert_int_eq(errno, ESRCH);
+    char c[512];
+    calls(c, sizeof c);
+    ck_assert_str_eq(c, "-c|/etc/postfix-lab|-H|C8D33E07DCF|\n-c|/etc/postfix-lab|-H|2D5CBA8E453|\n"
+                        "-c|/etc/postfix-lab|-H|3Pt2mN2VXxznjll|\n");
+    buf_free(&err);
+}
+END_TEST
+
+static void add_tests(TCase *tc)
+{
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_handle_good);
+    tcase_add_test(tc, test_handle_bad_never_runs);
+    tcase_add_test(tc, test_handle_failure);
+    tcase_add_test(tc, test_helper_process);
+}
+
+UNIT_MAIN("relhelper", add_tests)
