@@ -66,6 +66,12 @@ static const char *const store_migrations[] = {
     " done_jid INTEGER,"
     " result TEXT);"
     "PRAGMA user_version = 2;",
+    /* 3: the pacing buckets (milter/pacer.c): each bucket's theoretical
+     * arrival time, wall-clock ns, so that a restart keeps the pace */
+    "CREATE TABLE pace_bucket ("
+    " key TEXT PRIMARY KEY,"
+    " tat_ns INTEGER NOT NULL) WITHOUT ROWID;"
+    "PRAGMA user_version = 3;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 
