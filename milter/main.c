@@ -88,6 +88,7 @@
 #include "ptime.h"
 #include "rules.h"
 #include "rules_load.h"
+#include "pacer.h"
 #include "scanner.h"
 #include "selfcheck.h"
 #include "spool.h"
@@ -164,6 +165,8 @@ static void milter_release(struct milter *m)
     scanner_free(m->pl.clamd);
     scanner_free(m->pl.spamd);
     m->pl.clamd = m->pl.spamd = NULL;
+    pacer_close(m->pl.pacer);
+    m->pl.pacer = NULL;
     rules_unref(m->rules);
     m->rules = NULL;
     if (m->adapter_ready)
@@ -765,6 +768,21 @@ static void milter_scan_start(struct milter *m)
     buf_free(&err);
 }
 
+/* 8d. the send-rate buckets (pacer.h) in state_dir/pace.sqlite, as
+ * `user`: a restart keeps the pace. */
+static void milter_pace_start(struct milter *m)
+{
+    struct buf path, err;
+    buf_init(&path);
+    buf_init(&err);
+    buf_printf(&path, "%s/" PACE_STORE_FILE, m->conf.state_dir);
+    m->pl.pacer = pacer_open(path.data, &err);
+    if (m->pl.pacer == NULL)
+        startup_fail(m, "cannot open the pacing store %s: %s", path.data, err.data);
+    buf_free(&path);
+    buf_free(&err);
+}
+
 /* 2-8: everything up to serving. */
 static void milter_start(struct milter *m)
 {
@@ -789,6 +807,7 @@ static void milter_start(struct milter *m)
     milter_keys_start(m);
     milter_inbound_start(m);
     milter_scan_start(m);
+    milter_pace_start(m);
     m->sink = msink_open(m->conf.state_dir, m->conf.policyd.sync == SYNC_FULL, &err);
     if (m->sink == NULL)
         startup_fail(m, "cannot open the audit journal and store in %s: %s", m->conf.state_dir, err.data);

@@ -27,6 +27,9 @@
 
 struct pacer;
 
+/* The daemon's store of the buckets, under state_dir. */
+#define PACE_STORE_FILE "pace.sqlite"
+
 /* One bucket a message goes through: its key ("tenant/account" or
  * "tenant") and its rule. */
 struct pacer_bucket {

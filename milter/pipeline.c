@@ -9,6 +9,7 @@
 #include "pipeline.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +24,7 @@
 #include "ptime.h"
 #include "rules.h"
 #include "rules_index.h"
+#include "pacer.h"
 #include "scanner.h"
 #include "selfcheck.h"
 #include "spool.h"
@@ -152,6 +154,7 @@ enum pl_status pl_envfrom(struct pl_conn *c, const char *sender, pl_macro_fn mac
         m->tenant = id.t->name;
         m->t = id.t;
         m->account = id.a != NULL ? id.a->name : NULL;
+        m->a = id.a;
         pl_copy(m->who, sizeof m->who, id.who);
     } else if (d->inbound != NULL) {
         m->in = inbound_begin(d->inbound, c->client_ip, c->helo, m->sender, m->queue_id);
@@ -659,6 +662,80 @@ static enum pl_status pl_eom_scan(struct pl_conn *c, const struct pl_actions *ac
     return m->failed ? pl_eom_failed(c, act) : PL_CONTINUE;
 }
 
+/* --- pacing ----------------------------------------------------------------- */
+
+/* "60/minute, burst 10" */
+static void pl_pace_rule(const struct pace *pc, char *out, size_t size)
+{
+    snprintf(out, size, "%llu/%s, burst %llu", (unsigned long long)pc->rate.count,
+             pc->rate.unit != NULL ? pc->rate.unit : "period", (unsigned long long)pc->burst);
+}
+
+/* A tenant's message through its account's bucket and its tenant's
+ * (pacer.h): delay (the answer waits here), defer (451 4.7.1 with the time
+ * to retry) or go; one audit record when it waits or is deferred.  Mode
+ * hold is not paced yet (the release scheduler is to come). */
+static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *act)
+{
+    struct pl_msg *m = c->msg;
+    struct pl_daemon *d = c->daemon;
+    const struct pace *ap = m->a != NULL && m->a->pace.set ? &m->a->pace : NULL;
+    const struct pace *tp = m->t->pace.set ? &m->t->pace : NULL;
+    const struct pace *rule = ap != NULL ? ap : tp;
+    if (d->pacer == NULL || rule == NULL || rule->mode == PACE_HOLD)
+        return PL_CONTINUE;
+    char akey[600], tkey[300];
+    snprintf(akey, sizeof akey, "%s/%s", m->tenant, m->who[0] ? m->who : (m->account != NULL ? m->account : "*"));
+    snprintf(tkey, sizeof tkey, "%s", m->tenant);
+    struct pacer_bucket b[2] = { { akey, ap }, { tkey, tp } };
+    struct pacer_decision dec;
+    struct buf err;
+    buf_init(&err);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (!pacer_decide(d->pacer, b, 2, rule->mode, rule->max_delay_ms, now_ns, &dec, &err)) {
+        pl_fail(c, "pace", err.data);
+        buf_free(&err);
+        return pl_eom_failed(c, act);
+    }
+    if (dec.verdict == PACER_GO) {
+        buf_free(&err);
+        return PL_CONTINUE;
+    }
+    const struct pace *by = dec.by != NULL && strcmp(dec.by, tkey) == 0 ? tp : rule;
+    char rate[96], text[300];
+    pl_pace_rule(by != NULL ? by : rule, rate, sizeof rate);
+    long long secs = (long long)((dec.wait_ns + 999999999) / 1000000000);
+    struct audit_rec rec;
+    pl_audit_rec(c, &rec);
+    rec.rule = by == tp && tp != ap ? "pace (tenant)" : "pace";
+    if (dec.verdict == PACER_DELAY) {
+        snprintf(text, sizeof text, "delayed %lld ms (%s %s at %s)", (long long)(dec.wait_ns / 1000000),
+                 by == tp && tp != ap ? "tenant" : "account", dec.by != NULL ? dec.by : "-", rate);
+        rec.action = "delay";
+    } else {
+        snprintf(text, sizeof text, "%s %s is paced at %s: try again in %lld s",
+                 by == tp && tp != ap ? "tenant" : "account", dec.by != NULL ? dec.by : "-", rate, secs);
+        rec.action = "defer";
+    }
+    rec.reason = text;
+    if (!d->audit(d->arg, &rec, &err)) {
+        pl_fail(c, "audit", err.data);
+        buf_free(&err);
+        return pl_eom_failed(c, act);
+    }
+    buf_free(&err);
+    if (dec.verdict == PACER_DEFER) {
+        act->setreply(act->arg, "451", "4.7.1", text);
+        return PL_TEMPFAIL;
+    }
+    struct timespec pause = { (time_t)(dec.wait_ns / 1000000000), (long)(dec.wait_ns % 1000000000) };
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+        ;
+    return PL_CONTINUE;
+}
+
 /* The outbound self-check of a tenant's message (selfcheck.h), once per
  * tenant and hour: an audit warning when its receivers would see SPF or
  * DMARC fail.  Never changes the message's answer. */
@@ -706,6 +783,8 @@ enum pl_status pl_eom(struct pl_conn *c, const struct pl_actions *act, pl_macro_
             st = pl_eom_scan(c, act);
     } else if (scan && (st = pl_eom_scan(c, act)) != PL_CONTINUE) {
         /* refused or failed: not signed */
+    } else if (m->t != NULL && (st = pl_eom_pace(c, act)) != PL_CONTINUE) {
+        /* deferred by its pace (or failed): not signed */
     } else if (m->signing != NULL) {
         st = pl_eom_sign(c, act);
     } else if (m->tenant != NULL) {

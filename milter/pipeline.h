@@ -30,8 +30,10 @@ struct pl_daemon;
 struct inbound_cfg;
 struct inbound_msg;
 struct selfcheck;
+struct pacer;
 struct spool;
 struct tenant;
+struct account;
 
 enum pl_status {
     PL_CONTINUE,               /* go on with the next stage */
@@ -88,6 +90,7 @@ struct pl_msg {
     const char *tenant;        /* the tenant submission's tenant, NULL when not one */
     const struct tenant *t;    /* its rules */
     const char *account;       /* its account name ("*" for the wildcard) */
+    const struct account *a;   /* its account's rules */
     char who[264];             /* the account identity (login or sender for "*") */
     char *from_domain;         /* the From: domain when there is exactly one address */
     const char *sign_domain;   /* d= of the signatures: from_domain or a parent of it */
@@ -131,6 +134,9 @@ struct pl_daemon {
     struct scanner *clamd, *spamd;
     size_t scan_memory;        /* milter.scan_memory */
     const char *spool_dir;     /* milter.spool_dir, or the state directory */
+    /* the send-rate buckets (pacer.h) of the tenants' `pace` rules: modes
+     * delay and defer; NULL: no pacing */
+    struct pacer *pacer;
 };
 
 void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id);

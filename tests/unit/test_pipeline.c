@@ -20,6 +20,8 @@
 #include "log.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "pacer.h"
+#include "ptime.h"
 #include "rules_load.h"
 #include "scanner.h"
 #include "unit.h"
@@ -693,6 +695,54 @@ START_TEST(test_scan_fallbacks)
 }
 END_TEST
 
+/* Pacing through the pipeline: an account in mode delay waits (one
+ * interval, audited), one in mode defer gets 451 4.7.1 with its rate and
+ * the time to retry, unsigned and audited; the pace lives in the pacer's
+ * store. */
+START_TEST(test_pace_modes)
+{
+    write_file("rules/pacey.yaml", "tenant: pacey\ndomains: [pacey.example]\naccounts:\n"
+                                   "  d@pacey.example: {pace: {rate: 5/second, mode: delay, max_delay: 2s}}\n"
+                                   "  f@pacey.example: {pace: {rate: 1/hour, mode: defer}}\n");
+    rules_unref(fx.rules);
+    char dir[256], db[300];
+    snprintf(dir, sizeof dir, "%s/rules", tmpdir);
+    snprintf(db, sizeof db, "%s/pace.sqlite", tmpdir);
+    struct diags d;
+    diags_init(&d);
+    fx.rules = rules_load(dir, &d, NULL);
+    if (fx.rules == NULL)
+        diags_print(&d, stderr);
+    ck_assert_ptr_nonnull(fx.rules);
+    diags_free(&d);
+    struct buf err;
+    buf_init(&err);
+    fx.d.pacer = pacer_open(db, &err);
+    ck_assert_msg(fx.d.pacer != NULL, "%s", err.data);
+
+    struct pl_conn c = conn_new("198.51.100.9");
+    ck_assert_int_eq(send_msg(&c, "d@pacey.example", "<d@pacey.example>", " d@pacey.example", "QP1"), PL_CONTINUE);
+    ck_assert_uint_eq(count_action("delay"), 0);
+    int64_t t0 = clock_mono_us();
+    ck_assert_int_eq(send_msg(&c, "d@pacey.example", "<d@pacey.example>", " d@pacey.example", "QP2"), PL_CONTINUE);
+    ck_assert_int_ge(clock_mono_us() - t0, 100000); /* about one interval (200 ms): it waited */
+    ck_assert_uint_eq(count_action("delay"), 1);
+    ck_assert_msg(strncmp(fx.audits[fx.n_audits - 2].reason, "delayed ", 8) == 0, "%s",
+                  fx.audits[fx.n_audits - 2].reason);
+
+    fx.reply[0] = '\0';
+    ck_assert_int_eq(send_msg(&c, "f@pacey.example", "<f@pacey.example>", " f@pacey.example", "QP3"), PL_CONTINUE);
+    ck_assert_int_eq(send_msg(&c, "f@pacey.example", "<f@pacey.example>", " f@pacey.example", "QP4"), PL_TEMPFAIL);
+    ck_assert_msg(strncmp(fx.reply, "451 4.7.1 account pacey/f@pacey.example is paced at 1/hour, burst 1: try again in 3", 83) == 0,
+                  "%s", fx.reply);
+    ck_assert_str_eq(fx.audits[fx.n_audits - 1].action, "defer");
+    pl_close(&c);
+    pacer_close(fx.d.pacer);
+    fx.d.pacer = NULL;
+    buf_free(&err);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -709,6 +759,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_no_keys_loaded);
     tcase_add_test(tc, test_inbound_actions);
     tcase_add_test(tc, test_scan_fallbacks);
+    tcase_add_test(tc, test_pace_modes);
 }
 
 UNIT_MAIN("pipeline", add_tests)
