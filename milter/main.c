@@ -779,6 +779,23 @@ static void milter_pace_start(struct milter *m)
     m->pl.pacer = pacer_open(path.data, &err);
     if (m->pl.pacer == NULL)
         startup_fail(m, "cannot open the pacing store %s: %s", path.data, err.data);
+    /* mode hold is not enforced yet: say so rather than pace silently wrong */
+    struct buf holds;
+    buf_init(&holds);
+    size_t n_hold = 0;
+    for (size_t i = 0; i < m->rules->n_tenants; i++) {
+        const struct tenant *t = &m->rules->tenants[i];
+        if (t->pace.set && t->pace.mode == PACE_HOLD && n_hold++ < 10)
+            buf_printf(&holds, "%s%s", holds.len ? ", " : "", t->name);
+        for (size_t j = 0; j < t->n_accounts; j++)
+            if (t->accounts[j].pace.set && t->accounts[j].pace.mode == PACE_HOLD && n_hold++ < 10)
+                buf_printf(&holds, "%s%s/%s", holds.len ? ", " : "", t->name, t->accounts[j].name);
+    }
+    if (n_hold > 0)
+        log_msg(LOG_LVL_WARN, "pace_warning",
+                "rules=%zu names=\"%s%s\" error=\"pace mode hold is not enforced yet: this mail goes unpaced\"",
+                n_hold, holds.data, n_hold > 10 ? ", ..." : "");
+    buf_free(&holds);
     buf_free(&path);
     buf_free(&err);
 }
