@@ -69,6 +69,11 @@ bool ctl_journal_ingest(const struct ctl *c, struct store *s, size_t *n, int64_t
  * printing the reason (a failed ingestion included). */
 struct store *ctl_store_open_ingested(const struct ctl *c);
 
+/* The options of a command whose only own one is --json (besides -c, -r
+ * and -h): -1 to go on, with optind at the first operand; else the exit
+ * status (0 after -h, 2 after a bad option, its usage printed). */
+int ctl_json_opts(struct ctl *c, int argc, char **argv, bool *json);
+
 /* A time argument: "now", a duration back from now_us ("2h", "30m",
  * "1d12h"), or ISO 8601 "YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM]" (' '
  * may replace 'T'; without an offset, in the configured time zone).

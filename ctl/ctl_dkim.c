@@ -969,23 +969,10 @@ static void ctl_dkim_json_print(const struct tenant *t, const struct ctl_dkim_rr
 
 int ctl_dkim_dns(struct ctl *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
-        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    bool json = false;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
-        if (ch == 'j') {
-            json = true;
-        } else if (ch == 'h') {
-            printf("usage: posternctl %s\n", c->usage);
-            return 0;
-        } else if (!ctl_common_option(c, ch, optarg)) {
-            return ctl_bad_usage(c);
-        }
-    }
+    bool json;
+    int rc = ctl_json_opts(c, argc, argv, &json);
+    if (rc >= 0)
+        return rc;
     if (argc - optind != 1)
         return ctl_bad_usage(c);
     if (ctl_load_conf(c) != 0)
@@ -1005,7 +992,7 @@ int ctl_dkim_dns(struct ctl *c, int argc, char **argv)
         ctl_dkim_json_print(t, &s, stdout);
     else
         ctl_dkim_zone_print(t, &s, stdout);
-    int rc = s.incomplete ? 1 : 0;
+    rc = s.incomplete ? 1 : 0;
     ctl_dkim_rrs_free(&s);
     rules_unref(r);
     return rc;

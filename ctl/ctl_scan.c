@@ -3,44 +3,26 @@
  * of their own (milter/scanner.c), with the configured timeouts; exit 1
  * when a configured scanner does not answer, so that a monitoring check
  * can run it. */
-#include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctl.h"
+#include "ptime.h"
 #include "scanner.h"
-
-static long long ctl_scan_ms(const struct timespec *a, const struct timespec *b)
-{
-    return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
-}
 
 int ctl_scanners(struct ctl *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
-        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    bool json = false;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
-        if (ch == 'j') {
-            json = true;
-        } else if (ch == 'h') {
-            printf("usage: posternctl %s\n", c->usage);
-            return 0;
-        } else if (!ctl_common_option(c, ch, optarg)) {
-            return ctl_bad_usage(c);
-        }
-    }
+    bool json;
+    int rc = ctl_json_opts(c, argc, argv, &json);
+    if (rc >= 0)
+        return rc;
     if (argc != optind)
         return ctl_bad_usage(c);
     if (ctl_load_conf(c) != 0)
         return 1;
     const struct conf_scanner *cs[2] = { &c->conf.clamd, &c->conf.spamd };
-    int rc = 0;
+    rc = 0;
     if (json)
         fputs("[", stdout);
     for (int i = 0; i < 2; i++) {
@@ -53,11 +35,9 @@ int ctl_scanners(struct ctl *c, int argc, char **argv)
             struct scanner_cfg sc = { i == 0 ? SCANNER_CLAMD : SCANNER_SPAMD, cs[i]->socket,
                                       cs[i]->connect_timeout_ms, cs[i]->timeout_ms, 1, 0 };
             struct scanner *s = scanner_new(&sc, &err);
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int64_t t0 = clock_mono_us();
             bool ok = s != NULL && scanner_ping(s, answer, sizeof answer, &err);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            ms = ctl_scan_ms(&t0, &t1);
+            ms = (long long)((clock_mono_us() - t0) / 1000);
             scanner_free(s);
             status = ok ? "ok" : "down";
             if (!ok)

@@ -101,6 +101,28 @@ bool ctl_common_option(struct ctl *c, int ch, const char *arg)
     return true;
 }
 
+int ctl_json_opts(struct ctl *c, int argc, char **argv, bool *json)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
+        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    *json = false;
+    while ((ch = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
+        if (ch == 'j') {
+            *json = true;
+        } else if (ch == 'h') {
+            printf("usage: posternctl %s\n", c->usage);
+            return 0;
+        } else if (!ctl_common_option(c, ch, optarg)) {
+            return ctl_bad_usage(c);
+        }
+    }
+    return -1;
+}
+
 const struct ctl_state ctl_policyd_state = { "postern-policyd", CTL_POLICYD_STORE, JOURNAL_DIR };
 const struct ctl_state ctl_milter_state = { "postern-milter", "milter.sqlite", "milter-journal" };
 

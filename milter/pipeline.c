@@ -189,19 +189,29 @@ static void pl_authres_delete(struct pl_conn *c, const struct pl_actions *act)
 
 /* --- scanning ---------------------------------------------------------------- */
 
+/* The event=scan_error line of one failure (elapsed_us < 0: not timed). */
+static void pl_scan_log(const struct pl_conn *c, enum log_level lvl, const char *scanner, const char *error,
+                        int64_t elapsed_us)
+{
+    const struct pl_msg *m = c->msg;
+    struct buf kv;
+    buf_init(&kv);
+    buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
+    buf_kv(&kv, "queue_id", m->queue_id != NULL ? m->queue_id : "-");
+    buf_kv(&kv, "scanner", scanner);
+    buf_kv(&kv, "error", error);
+    if (elapsed_us >= 0)
+        buf_kvf(&kv, "elapsed_ms", "%lld", (long long)(elapsed_us / 1000));
+    log_event(lvl, "scan_error", &kv);
+    buf_free(&kv);
+}
+
 /* The spool failed: the scanners cannot run, their on_failure decides. */
 static void pl_spool_failed(struct pl_conn *c, const char *why)
 {
     struct pl_msg *m = c->msg;
     snprintf(m->spool_error, sizeof m->spool_error, "%s", why);
-    struct buf kv;
-    buf_init(&kv);
-    buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
-    buf_kv(&kv, "queue_id", m->queue_id != NULL ? m->queue_id : "-");
-    buf_kv(&kv, "scanner", "spool");
-    buf_kv(&kv, "error", why);
-    log_event(LOG_LVL_ERR, "scan_error", &kv);
-    buf_free(&kv);
+    pl_scan_log(c, LOG_LVL_ERR, "spool", why, -1);
     spool_free(m->spool);
     m->spool = NULL;
 }
@@ -596,6 +606,7 @@ static enum pl_status pl_eom_scan(struct pl_conn *c, const struct pl_actions *ac
     bool too_large = m->spool != NULL && spool_over(m->spool);
     if (m->spool == NULL) { /* it failed */
         av.status = spam.status = SCAN_FAILED;
+        av.failure = spam.failure = SCAN_FAIL_SPOOL;
         snprintf(av.error, sizeof av.error, "%s", m->spool_error);
         snprintf(spam.error, sizeof spam.error, "%s", m->spool_error);
     } else if (!too_large) {
@@ -604,19 +615,9 @@ static enum pl_status pl_eom_scan(struct pl_conn *c, const struct pl_actions *ac
     }
     scan_decide(&m->scan, d->scan, size, too_large, &av, &spam, &out);
     const struct scan_result *res[2] = { &av, &spam };
-    for (int i = 0; i < 2; i++) {
-        if (res[i]->status != SCAN_FAILED || !(i == 0 ? m->scan.av : m->scan.spam) || m->spool == NULL)
-            continue;
-        struct buf kv;
-        buf_init(&kv);
-        buf_kvf(&kv, "conn", "%llu", (unsigned long long)c->id);
-        buf_kv(&kv, "queue_id", m->queue_id != NULL ? m->queue_id : "-");
-        buf_kv(&kv, "scanner", i == 0 ? "clamd" : "spamd");
-        buf_kv(&kv, "error", res[i]->error);
-        buf_kvf(&kv, "elapsed_ms", "%lld", (long long)(res[i]->elapsed_us / 1000));
-        log_event(LOG_LVL_WARN, "scan_error", &kv);
-        buf_free(&kv);
-    }
+    for (int i = 0; i < 2; i++)
+        if (res[i]->status == SCAN_FAILED && (i == 0 ? m->scan.av : m->scan.spam) && m->spool != NULL)
+            pl_scan_log(c, LOG_LVL_WARN, i == 0 ? "clamd" : "spamd", res[i]->error, res[i]->elapsed_us);
 
     static const char *const actions[] = { "accept", "reject", "tempfail", "quarantine" };
     struct audit_rec rec;
@@ -691,9 +692,8 @@ static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *ac
     struct pacer_decision dec;
     struct buf err;
     buf_init(&err);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    struct clock wall = clock_system(); /* the buckets outlive the process: wall-clock time */
+    int64_t now_ns = clock_now_us(&wall) * 1000;
     if (!pacer_decide(d->pacer, b, 2, rule->mode, rule->max_delay_ms, now_ns, &dec, &err)) {
         pl_fail(c, "pace", err.data);
         buf_free(&err);

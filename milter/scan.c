@@ -144,14 +144,13 @@ static void scan_fold_list(struct buf *out, const char *list, size_t col)
  * the audit record). */
 static const char *scan_brief(const struct scan_result *r)
 {
-    if (strstr(r->error, "no free connection") != NULL)
-        return "scanner busy";
-    if (strncmp(r->error, "cannot connect", 14) == 0)
-        return "scanner unavailable";
-    if (strncmp(r->error, "timeout", 7) == 0)
-        return "scanner timed out";
-    if (strncmp(r->error, "spool:", 6) == 0)
-        return "temporary file error";
+    switch (r->failure) {
+    case SCAN_FAIL_BUSY: return "scanner busy";
+    case SCAN_FAIL_CONNECT: return "scanner unavailable";
+    case SCAN_FAIL_TIMEOUT: return "scanner timed out";
+    case SCAN_FAIL_SPOOL: return "temporary file error";
+    case SCAN_FAIL_ANSWER: break;
+    }
     return "unreadable answer from the scanner";
 }
 

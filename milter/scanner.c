@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "conf.h"
+#include "ptime.h"
 #include "log.h"
 #include "spool.h"
 
@@ -43,13 +44,6 @@ struct scanner {
     int64_t refused_until_us;
 };
 
-static int64_t scanner_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 struct scanner *scanner_new(const struct scanner_cfg *cfg, struct buf *err)
 {
     char why[160];
@@ -66,7 +60,11 @@ struct scanner *scanner_new(const struct scanner_cfg *cfg, struct buf *err)
     if (s->cfg.connections == 0)
         s->cfg.connections = 1;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    pthread_condattr_t ca; /* waits measured on the monotonic clock: a clock step changes none */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
     return s;
 }
 
@@ -97,7 +95,7 @@ const char *scanner_name(const struct scanner *s)
 static bool scanner_connect_wait(int fd, int64_t deadline_us, struct buf *err, int *code)
 {
     for (;;) {
-        int64_t left = deadline_us - scanner_now_us();
+        int64_t left = deadline_us - clock_mono_us();
         if (left <= 0) {
             buf_puts(err, "connect timed out");
             *code = ETIMEDOUT;
@@ -149,7 +147,7 @@ static int scanner_dial(const struct scanner *s, int64_t deadline_us, struct buf
          * the deadline */
         int rc;
         while ((rc = connect(fd, (struct sockaddr *)&sun, sizeof sun)) != 0 && errno == EAGAIN &&
-               scanner_now_us() + 10000 < deadline_us) {
+               clock_mono_us() + 10000 < deadline_us) {
             struct timespec pause = { 0, 10000000 };
             nanosleep(&pause, NULL);
         }
@@ -222,9 +220,9 @@ static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf 
                         int64_t *waited_us)
 {
     *code = 0;
-    int64_t deadline = scanner_now_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
+    int64_t deadline = clock_mono_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
     struct timespec abs;
-    clock_gettime(CLOCK_REALTIME, &abs);
+    clock_gettime(CLOCK_MONOTONIC, &abs);
     abs.tv_sec += (time_t)(s->cfg.connect_timeout_ms / 1000);
     abs.tv_nsec += (long)(s->cfg.connect_timeout_ms % 1000) * 1000000;
     if (abs.tv_nsec >= 1000000000) {
@@ -234,7 +232,7 @@ static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf 
     *reused = false;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        int64_t now = scanner_now_us();
+        int64_t now = clock_mono_us();
         /* the oldest kept sessions first: they are the likeliest to go stale */
         while (s->n_idle > 0 && (fresh || now - s->idle[0].since_us > (int64_t)SCANNER_IDLE_MS * 1000)) {
             close(s->idle[0].fd);
@@ -249,9 +247,9 @@ static int scanner_take(struct scanner *s, bool fresh, bool *reused, struct buf 
         }
         if (s->busy < s->cfg.connections)
             break;
-        int64_t w0 = scanner_now_us();
+        int64_t w0 = clock_mono_us();
         int rc = pthread_cond_timedwait(&s->cv, &s->mu, &abs);
-        *waited_us += scanner_now_us() - w0;
+        *waited_us += clock_mono_us() - w0;
         if (rc == ETIMEDOUT) {
             pthread_mutex_unlock(&s->mu);
             *code = EBUSY;
@@ -281,7 +279,7 @@ static void scanner_give(struct scanner *s, int fd, bool keep)
     if (keep && s->n_idle < s->cfg.connections) {
         s->idle = mem_grow(s->idle, s->n_idle + 1, sizeof *s->idle);
         s->idle[s->n_idle].fd = fd;
-        s->idle[s->n_idle].since_us = scanner_now_us();
+        s->idle[s->n_idle].since_us = clock_mono_us();
         s->n_idle++;
     } else {
         close(fd);
@@ -293,7 +291,7 @@ static void scanner_give(struct scanner *s, int fd, bool keep)
 bool scanner_ping(struct scanner *s, char *out, size_t size, struct buf *err)
 {
     int code;
-    int64_t deadline = scanner_now_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
+    int64_t deadline = clock_mono_us() + (int64_t)s->cfg.connect_timeout_ms * 1000;
     int fd = scanner_dial(s, deadline, err, &code);
     if (fd < 0)
         return false;
@@ -303,10 +301,10 @@ bool scanner_ping(struct scanner *s, char *out, size_t size, struct buf *err)
     char ans[512];
     size_t got = 0;
     uint64_t wait_ms = s->cfg.timeout_ms < s->cfg.connect_timeout_ms ? s->cfg.timeout_ms : s->cfg.connect_timeout_ms;
-    deadline = scanner_now_us() + (int64_t)wait_ms * 1000;
+    deadline = clock_mono_us() + (int64_t)wait_ms * 1000;
     bool ok = false;
     for (;;) {
-        int64_t left = deadline - scanner_now_us();
+        int64_t left = deadline - clock_mono_us();
         if (left <= 0) {
             buf_printf(err, "timeout after %llu ms", (unsigned long long)wait_ms);
             break;
@@ -364,9 +362,10 @@ struct scanner_job {
     int64_t t0_us, deadline_us;
 };
 
-static void scanner_fail(struct scanner_job *j, const char *why)
+static void scanner_fail(struct scanner_job *j, enum scan_failure kind, const char *why)
 {
     j->res->status = SCAN_FAILED;
+    j->res->failure = kind;
     snprintf(j->res->error, sizeof j->res->error, "%s", why);
 }
 
@@ -386,7 +385,7 @@ static bool scanner_job_start(struct scanner_job *j, bool fresh)
         struct buf why;
         buf_init(&why);
         buf_printf(&why, "cannot connect to %s (%s)", j->s->endpoint, err.data);
-        scanner_fail(j, why.data);
+        scanner_fail(j, code == EBUSY ? SCAN_FAIL_BUSY : SCAN_FAIL_CONNECT, why.data);
         buf_free(&why);
         buf_free(&err);
         return false;
@@ -412,7 +411,7 @@ static bool scanner_job_start(struct scanner_job *j, bool fresh)
         j->out_len = (size_t)n;
         j->body_end = spool_size(j->msg) == 0;
     }
-    j->deadline_us = scanner_now_us() + (int64_t)j->s->cfg.timeout_ms * 1000;
+    j->deadline_us = clock_mono_us() + (int64_t)j->s->cfg.timeout_ms * 1000;
     return true;
 }
 
@@ -425,7 +424,7 @@ static bool scanner_job_fill(struct scanner_job *j)
     unsigned char *dst = j->out + (clamd ? 4 : 0);
     ssize_t n = spool_read(j->msg, j->body_off, dst, SCANNER_CHUNK, &err);
     if (n < 0) {
-        scanner_fail(j, err.data);
+        scanner_fail(j, SCAN_FAIL_SPOOL, err.data);
         buf_free(&err);
         return false;
     }
@@ -488,7 +487,7 @@ static void scanner_job_send(struct scanner_job *j)
             }
             char why[160];
             snprintf(why, sizeof why, "sending to the scanner: %s", strerror(errno));
-            scanner_fail(j, why);
+            scanner_fail(j, SCAN_FAIL_ANSWER, why);
             j->done = true;
             return;
         }
@@ -517,7 +516,7 @@ static void scanner_job_recv(struct scanner_job *j)
             if (j->s->cfg.kind == SCANNER_SPAMD)
                 scanner_spamd_parse(j->in.data, j->in.len, j->res);
             else if (j->in.len == 0)
-                scanner_fail(j, "clamd closed the connection without an answer");
+                scanner_fail(j, SCAN_FAIL_ANSWER, "clamd closed the connection without an answer");
             else
                 scanner_garbage(j->res, "clamd", j->in.data, j->in.len); /* no NUL: cut short */
             j->done = true;
@@ -550,13 +549,13 @@ static void scanner_job_end(struct scanner_job *j)
     if (j->res->status == SCAN_TOO_LARGE) {
         pthread_mutex_lock(&j->s->mu);
         uint64_t size = spool_size(j->msg);
-        if (j->s->refused_size == 0 || size < j->s->refused_size || scanner_now_us() >= j->s->refused_until_us)
+        if (j->s->refused_size == 0 || size < j->s->refused_size || clock_mono_us() >= j->s->refused_until_us)
             j->s->refused_size = size; /* a memory that expired is replaced, not lowered */
-        j->s->refused_until_us = scanner_now_us() + (int64_t)SCANNER_LIMIT_MEMORY_MS * 1000;
+        j->s->refused_until_us = clock_mono_us() + (int64_t)SCANNER_LIMIT_MEMORY_MS * 1000;
         pthread_mutex_unlock(&j->s->mu);
     }
     if (!j->timed)
-        j->res->elapsed_us = scanner_now_us() - j->t0_us;
+        j->res->elapsed_us = clock_mono_us() - j->t0_us;
     buf_free(&j->in);
 }
 
@@ -564,7 +563,7 @@ static void scanner_job_end(struct scanner_job *j)
 static bool scanner_known_too_large(struct scanner *s, uint64_t size)
 {
     pthread_mutex_lock(&s->mu);
-    bool r = s->refused_size != 0 && size >= s->refused_size && scanner_now_us() < s->refused_until_us;
+    bool r = s->refused_size != 0 && size >= s->refused_size && clock_mono_us() < s->refused_until_us;
     pthread_mutex_unlock(&s->mu);
     return r;
 }
@@ -579,7 +578,7 @@ static void scanner_job_init(struct scanner_job *j, struct scanner *s, struct sc
     j->user = user;
     j->fd = -1;
     j->done = s == NULL;
-    j->t0_us = scanner_now_us();
+    j->t0_us = clock_mono_us();
     if (s == NULL)
         return;
     buf_init(&j->in); /* freed by scanner_job_end() */
@@ -617,7 +616,7 @@ void scanner_run(struct scanner *av, struct scanner *spam, const char *user, con
         struct pollfd pfd[2];
         struct scanner_job *which[2];
         int np = 0;
-        int64_t now = scanner_now_us(), wait = -1;
+        int64_t now = clock_mono_us(), wait = -1;
         for (int i = 0; i < 2; i++) {
             struct scanner_job *j = &jobs[i];
             if (j->done && !j->timed) {
@@ -630,7 +629,7 @@ void scanner_run(struct scanner *av, struct scanner *spam, const char *user, con
                 char why[128];
                 snprintf(why, sizeof why, "timeout after %llu ms %s", (unsigned long long)j->s->cfg.timeout_ms,
                          j->sending ? "while sending the message" : "waiting for the answer");
-                scanner_fail(j, why);
+                scanner_fail(j, SCAN_FAIL_TIMEOUT, why);
                 j->done = true;
                 continue;
             }
@@ -649,7 +648,7 @@ void scanner_run(struct scanner *av, struct scanner *spam, const char *user, con
             for (int i = 0; i < np; i++) {
                 char why[128];
                 snprintf(why, sizeof why, "poll: %s", strerror(errno));
-                scanner_fail(which[i], why);
+                scanner_fail(which[i], SCAN_FAIL_ANSWER, why);
                 which[i]->done = true;
             }
         }

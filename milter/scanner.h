@@ -62,8 +62,19 @@ enum scan_status {
     SCAN_FAILED,                      /* down, timed out, or an answer we cannot read: error says which */
 };
 
+/* SCAN_FAILED: what kind of failure (X-Postern-Not-Scanned names it;
+ * error holds the detail). */
+enum scan_failure {
+    SCAN_FAIL_ANSWER,                 /* an answer we cannot read, or a connection broken mid-way */
+    SCAN_FAIL_CONNECT,                /* cannot connect (refused, no socket, connect time-out) */
+    SCAN_FAIL_BUSY,                   /* no free connection of the pool within the connect timeout */
+    SCAN_FAIL_TIMEOUT,                /* no answer within the timeout */
+    SCAN_FAIL_SPOOL,                  /* the message could not be kept (spool.h) */
+};
+
 struct scan_result {
     enum scan_status status;
+    enum scan_failure failure;        /* SCAN_FAILED only */
     char name[128];                   /* clamd: the signature found */
     double score, required;           /* spamd: score and spamd's own threshold */
     char symbols[1024];               /* spamd: the rules that hit, comma-separated (truncated at a comma) */

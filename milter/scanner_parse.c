@@ -25,6 +25,7 @@ void scanner_garbage(struct scan_result *r, const char *who, const char *a, size
     char shown[120];
     scanner_printable(shown, sizeof shown, a, len > 100 ? 100 : len);
     r->status = SCAN_FAILED;
+    r->failure = SCAN_FAIL_ANSWER;
     snprintf(r->error, sizeof r->error, "%s answered %s\"%s\"%s", who, len == 0 ? "nothing " : "", shown,
              len > 100 ? "..." : "");
     if (len == 0)

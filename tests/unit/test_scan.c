@@ -361,10 +361,16 @@ static struct scan_result av_virus(const char *name)
     return r;
 }
 
+/* A failure as scanner.c reports it: the kind its error text stands for. */
 static struct scan_result res_failed(const char *why)
 {
     struct scan_result r = res_status(SCAN_FAILED);
     snprintf(r.error, sizeof r.error, "%s", why);
+    r.failure = strstr(why, "no free connection") != NULL ? SCAN_FAIL_BUSY
+                : strncmp(why, "cannot connect", 14) == 0 ? SCAN_FAIL_CONNECT
+                : strncmp(why, "timeout", 7) == 0         ? SCAN_FAIL_TIMEOUT
+                : strncmp(why, "spool:", 6) == 0          ? SCAN_FAIL_SPOOL
+                                                          : SCAN_FAIL_ANSWER;
     return r;
 }
 

@@ -1317,7 +1317,7 @@ END_TEST
 static void check_timeout(const struct scan_result *r, int64_t timeout_us, int64_t bound_us)
 {
     ck_status(*r, SCAN_FAILED);
-    /* scan.c tells "scanner timed out" by this beginning */
+    ck_assert_int_eq(r->failure, SCAN_FAIL_TIMEOUT); /* X-Postern-Not-Scanned: "scanner timed out" */
     ck_assert_msg(strncmp(r->error, "timeout", 7) == 0, "error does not begin with the timeout: %s", r->error);
     ck_assert_msg(r->elapsed_us >= timeout_us - 20000, "gave up after %lld us, before the timeout of %lld us",
                   (long long)r->elapsed_us, (long long)timeout_us);
@@ -1391,7 +1391,8 @@ START_TEST(test_run_refused)
     ck_status(sr, SCAN_FAILED);
     ck_assert_msg(strstr(ar.error, strerror(ECONNREFUSED)) != NULL, "%s", ar.error);
     ck_assert_msg(strstr(sr.error, strerror(ECONNREFUSED)) != NULL, "%s", sr.error);
-    /* scan.c tells "scanner unavailable" by this beginning */
+    ck_assert_int_eq(ar.failure, SCAN_FAIL_CONNECT); /* "scanner unavailable" */
+    ck_assert_int_eq(sr.failure, SCAN_FAIL_CONNECT);
     ck_assert_msg(strncmp(ar.error, "cannot connect", 14) == 0, "%s", ar.error);
     ck_assert_msg(strncmp(sr.error, "cannot connect", 14) == 0, "%s", sr.error);
     ck_assert_msg(wall < 2800000, "refused took %lld us", (long long)wall); /* fast, not a time-out */
@@ -1796,7 +1797,7 @@ START_TEST(test_pool_wait_timeout)
     run(NULL, spam, "acme", m, &ar, &sr);
     int64_t wall = now_us() - t0;
     ck_status(sr, SCAN_FAILED);
-    /* scan.c tells "scanner busy" by these words */
+    ck_assert_int_eq(sr.failure, SCAN_FAIL_BUSY); /* "scanner busy" */
     ck_assert_msg(strstr(sr.error, "no free connection") != NULL, "%s", sr.error);
     ck_assert_msg(wall >= 190000 && wall < 2800000, "waited %lld us for a connection", (long long)wall);
     ck_assert_msg(sr.elapsed_us >= 190000, "elapsed_us %lld", (long long)sr.elapsed_us);
