@@ -11,7 +11,7 @@
 set -euo pipefail
 
 build_pkgs=(autoconf automake make gcc pkg-config libc6-dev
-    libyaml-dev libsqlite3-dev zlib1g-dev libevent-dev libssl-dev check tzdata
+    libyaml-dev libjansson-dev libsqlite3-dev zlib1g-dev libevent-dev libssl-dev check tzdata
     libmilter-dev libopendkim-dev libspf2-dev libopendmarc-dev publicsuffix
     clang libclang-rt-14-dev)
 lab_pkgs=(postfix dnsmasq-base swaks time sasl2-bin libsasl2-modules iproute2 procps

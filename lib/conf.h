@@ -76,6 +76,9 @@ struct postern_conf {
         int inbound_bad_from;   /* enum conf_bad_from */
         uint64_t scan_memory;   /* bytes of a message kept in memory for the scanners */
         char *spool_dir;        /* where larger ones spill; NULL: state_dir */
+        char *postfix_config_dir; /* pacing mode hold: Postfix's -c */
+        char *postfix_command_dir; /* postsuper, postqueue, postconf */
+        uint64_t hold_reconcile_ms; /* the schedule against postqueue -j */
     } milter;
     /* the scanners: no socket (the default) means not used.  "clamd:
      * unix:/path" is short for "clamd: {socket: unix:/path}". */

@@ -72,6 +72,30 @@ static const char *const store_migrations[] = {
     " key TEXT PRIMARY KEY,"
     " tat_ns INTEGER NOT NULL) WITHOUT ROWID;"
     "PRAGMA user_version = 3;",
+    /* 4: the hold-mode schedule (holdq.h): the held messages in arrival
+     * order (seq) and the paced accounts with their rule, pause flag and
+     * held count (kept by the triggers) */
+    "CREATE TABLE pace_account ("
+    " account TEXT PRIMARY KEY,"
+    " tenant TEXT NOT NULL,"
+    " rule_account TEXT NOT NULL,"
+    " count INTEGER NOT NULL, period_s INTEGER NOT NULL, burst INTEGER NOT NULL,"
+    " unit TEXT NOT NULL,"
+    " paused INTEGER NOT NULL DEFAULT 0,"
+    " last_release_ns INTEGER NOT NULL DEFAULT 0,"
+    " held INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE pace_held ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " queue_id TEXT NOT NULL UNIQUE,"
+    " account TEXT NOT NULL REFERENCES pace_account(account),"
+    " held_ns INTEGER NOT NULL,"
+    " claimed_ns INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX pace_held_account ON pace_held(account, claimed_ns, seq);"
+    "CREATE TRIGGER pace_held_add AFTER INSERT ON pace_held BEGIN"
+    " UPDATE pace_account SET held = held + 1 WHERE account = new.account; END;"
+    "CREATE TRIGGER pace_held_del AFTER DELETE ON pace_held BEGIN"
+    " UPDATE pace_account SET held = held - 1 WHERE account = old.account; END;"
+    "PRAGMA user_version = 4;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 

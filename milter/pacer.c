@@ -10,6 +10,8 @@
 #include "alloc.h"
 #include "gcra.h"
 #include "hmap.h"
+#include "holdq.h"
+#include "qid.h"
 #include "store.h"
 
 struct pacer_state {
@@ -80,91 +82,270 @@ void pacer_close(struct pacer *p)
     mem_free(p);
 }
 
-/* Write the buckets' new arrival times in one transaction. */
-static bool pacer_save(struct pacer *p, struct pacer_state *const *s, size_t n, struct buf *err)
+/* Write the buckets' new arrival times (inside the caller's transaction). */
+static bool pacer_write(struct pacer *p, struct pacer_state *const *s, size_t n, struct buf *err)
 {
-    if (!store_begin(p->st, true, err))
-        return false;
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *q = store_stmt(p->st,
                                      "INSERT INTO pace_bucket (key, tat_ns) VALUES (?1, ?2) "
                                      "ON CONFLICT (key) DO UPDATE SET tat_ns = excluded.tat_ns",
                                      err);
-        if (q == NULL) {
-            store_rollback(p->st);
+        if (q == NULL)
             return false;
-        }
         sqlite3_bind_text(q, 1, s[i]->key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, s[i]->g.tat_ns);
         enum store_step r = store_step(p->st, q, "saving a pacing bucket", err);
         store_stmt_done(q);
-        if (r != STORE_DONE) {
-            store_rollback(p->st);
+        if (r != STORE_DONE)
             return false;
-        }
     }
-    return store_commit(p->st, err);
+    return true;
 }
 
 #define PACER_MAX_BUCKETS 4
 
-bool pacer_decide(struct pacer *p, const struct pacer_bucket *b, size_t n, enum pace_mode mode,
-                  uint64_t max_delay_ms, int64_t now_ns, struct pacer_decision *out, struct buf *err)
-{
-    memset(out, 0, sizeof *out);
-    out->verdict = PACER_GO;
-    if (n > PACER_MAX_BUCKETS)
-        n = PACER_MAX_BUCKETS;
+/* The buckets a message goes through, with their rates and states before. */
+struct pacer_set {
     struct pacer_state *s[PACER_MAX_BUCKETS];
     struct gcra_rate r[PACER_MAX_BUCKETS];
     struct gcra before[PACER_MAX_BUCKETS];
-    size_t m = 0;
-    pthread_mutex_lock(&p->mu);
+    size_t m;
+};
+
+/* Look the buckets up (under the lock); the longest wait at now_ns and
+ * the key of the bucket that sets it. */
+static int64_t pacer_set_wait(struct pacer *p, struct pacer_set *set, const struct pacer_bucket *b, size_t n,
+                              int64_t now_ns, const char **by)
+{
     int64_t wait = 0;
+    set->m = 0;
+    *by = NULL;
+    if (n > PACER_MAX_BUCKETS)
+        n = PACER_MAX_BUCKETS;
     for (size_t i = 0; i < n; i++) {
+        size_t m = set->m;
         if (b[i].pace == NULL || !b[i].pace->set ||
-            !gcra_rate_init(&r[m], b[i].pace->rate.count, b[i].pace->rate.period_s, b[i].pace->burst))
+            !gcra_rate_init(&set->r[m], b[i].pace->rate.count, b[i].pace->rate.period_s, b[i].pace->burst))
             continue;
-        s[m] = pacer_state_get(p, b[i].key, 0);
-        before[m] = s[m]->g;
-        int64_t w = gcra_wait(&s[m]->g, &r[m], now_ns);
-        if (w > wait || (w == wait && w > 0 && out->by == NULL)) {
+        set->s[m] = pacer_state_get(p, b[i].key, 0);
+        set->before[m] = set->s[m]->g;
+        int64_t w = gcra_wait(&set->s[m]->g, &set->r[m], now_ns);
+        if (w > wait || (w == wait && w > 0 && *by == NULL)) {
             wait = w;
-            out->by = b[i].key;
+            *by = b[i].key;
         }
-        m++;
+        set->m++;
     }
+    return wait;
+}
+
+static void pacer_set_take(struct pacer_set *set, int64_t at_ns)
+{
+    for (size_t i = 0; i < set->m; i++)
+        gcra_take(&set->s[i]->g, &set->r[i], at_ns);
+}
+
+static void pacer_set_restore(struct pacer_set *set)
+{
+    for (size_t i = 0; i < set->m; i++)
+        set->s[i]->g = set->before[i];
+}
+
+/* Mode hold at now_ns (under the lock, in a transaction): go when nothing
+ * of the account waits, it is not paused and the buckets allow it; else
+ * record it in the schedule. */
+static bool pacer_decide_hold(struct pacer *p, struct pacer_set *set, const struct pacer_bucket *b,
+                              const struct pacer_hold *hold, int64_t now_ns, struct pacer_decision *out,
+                              struct buf *err)
+{
+    struct holdq_account a;
+    int found = holdq_account_get(p->st, b[0].key, &a, err);
+    if (found < 0)
+        return false;
+    bool waiting = found == 1 && (a.held > 0 || a.paused);
+    if (!waiting && out->wait_ns == 0) {
+        pacer_set_take(set, now_ns);
+        return pacer_write(p, set->s, set->m, err);
+    }
+    uint64_t before = found == 1 ? a.held : 0;
+    memset(&a, 0, sizeof a);
+    snprintf(a.account, sizeof a.account, "%s", b[0].key);
+    snprintf(a.tenant, sizeof a.tenant, "%s", hold->tenant);
+    snprintf(a.rule_account, sizeof a.rule_account, "%s", hold->rule_account);
+    a.count = hold->rule->rate.count;
+    a.period_s = hold->rule->rate.period_s;
+    a.burst = hold->rule->burst;
+    snprintf(a.unit, sizeof a.unit, "%s", hold->rule->rate.unit != NULL ? hold->rule->rate.unit : "period");
+    if (!holdq_add(p->st, hold->queue_id, &a, now_ns, err))
+        return false;
+    out->verdict = PACER_HOLD;
+    out->held_before = before;
+    if (out->by == NULL)
+        out->by = b[0].key;
+    /* estimated: the wait for the buckets, then one interval for each held before it */
+    struct gcra_rate r;
+    if (gcra_rate_init(&r, a.count, a.period_s, a.burst)) {
+        int64_t more = before > (uint64_t)(INT64_MAX / r.interval_ns) ? INT64_MAX : (int64_t)before * r.interval_ns;
+        out->wait_ns = out->wait_ns > INT64_MAX - more ? INT64_MAX : out->wait_ns + more;
+    }
+    return true;
+}
+
+bool pacer_decide(struct pacer *p, const struct pacer_bucket *b, size_t n, enum pace_mode mode,
+                  uint64_t max_delay_ms, int64_t now_ns, const struct pacer_hold *hold,
+                  struct pacer_decision *out, struct buf *err)
+{
+    memset(out, 0, sizeof *out);
+    out->verdict = PACER_GO;
+    if (mode == PACE_HOLD && (hold == NULL || hold->queue_id == NULL || !qid_valid(hold->queue_id) ||
+                              hold->rule == NULL || n == 0)) {
+        buf_reset(err);
+        buf_printf(err, "mode hold needs the message's Postfix queue ID (macro {i}), got \"%s\"",
+                   hold != NULL && hold->queue_id != NULL ? hold->queue_id : "");
+        return false;
+    }
+    struct pacer_set set;
+    pthread_mutex_lock(&p->mu);
+    int64_t wait = pacer_set_wait(p, &set, b, n, now_ns, &out->by);
     out->wait_ns = wait;
+    bool ok = true;
+    if (mode == PACE_HOLD) {
+        ok = store_begin(p->st, true, err) && pacer_decide_hold(p, &set, b, hold, now_ns, out, err) &&
+             store_commit(p->st, err);
+        if (!ok) {
+            store_rollback(p->st);
+            pacer_set_restore(&set);
+            out->verdict = PACER_GO;
+        }
+        pthread_mutex_unlock(&p->mu);
+        return ok;
+    }
     bool take = true;
     if (wait > 0) {
-        switch (mode) {
-        case PACE_DELAY:
-            if (wait <= (int64_t)max_delay_ms * 1000000) {
-                out->verdict = PACER_DELAY;
-            } else {
-                out->verdict = PACER_DEFER;
-                take = false;
-            }
-            break;
-        case PACE_DEFER:
+        if (mode == PACE_DELAY && wait <= (int64_t)max_delay_ms * 1000000) {
+            out->verdict = PACER_DELAY;
+        } else {
             out->verdict = PACER_DEFER;
             take = false;
-            break;
-        case PACE_HOLD:
-            out->verdict = PACER_HOLD;
-            break;
         }
     }
-    bool ok = true;
-    if (take && m > 0) {
-        for (size_t i = 0; i < m; i++)
-            gcra_take(&s[i]->g, &r[i], now_ns + wait);
-        if (!pacer_save(p, s, m, err)) {
-            for (size_t i = 0; i < m; i++) /* nothing charged */
-                s[i]->g = before[i];
-            ok = false;
+    if (take && set.m > 0) {
+        pacer_set_take(&set, now_ns + wait);
+        ok = store_begin(p->st, true, err) && pacer_write(p, set.s, set.m, err) && store_commit(p->st, err);
+        if (!ok) { /* nothing charged */
+            store_rollback(p->st);
+            pacer_set_restore(&set);
         }
     }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+/* --- the release side ---------------------------------------------------- */
+
+/* A struct pace from the rule recorded with a held account. */
+static void pacer_recorded(const struct holdq_account *a, struct pace *pc)
+{
+    memset(pc, 0, sizeof *pc);
+    pc->set = true;
+    pc->rate.count = a->count;
+    pc->rate.period_s = a->period_s;
+    pc->rate.unit = a->unit;
+    pc->burst = a->burst;
+    pc->mode = PACE_HOLD;
+}
+
+int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_t now_ns,
+                       struct pacer_release *out, int64_t *next_ns, struct buf *err)
+{
+    *next_ns = 0;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&p->mu);
+    struct holdq_account *acc = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (!holdq_accounts(p->st, true, &acc, &n, err)) {
+        pthread_mutex_unlock(&p->mu);
+        return -1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct pace *own = NULL, *tp = NULL;
+        struct pace recorded;
+        if (rules != NULL)
+            rules(arg, &acc[i], &own, &tp);
+        if (own == NULL || !own->set) {
+            pacer_recorded(&acc[i], &recorded);
+            own = tp != NULL && tp->set ? NULL : &recorded;
+        }
+        struct pacer_bucket b[2] = { { acc[i].account, own }, { acc[i].tenant, tp } };
+        struct pacer_set set;
+        const char *by;
+        int64_t wait = pacer_set_wait(p, &set, b, 2, now_ns, &by);
+        if (wait > 0) {
+            if (*next_ns == 0 || now_ns + wait < *next_ns)
+                *next_ns = now_ns + wait;
+            continue;
+        }
+        if (!store_begin(p->st, true, err)) {
+            rc = -1;
+            break;
+        }
+        int got = holdq_claim_head(p->st, acc[i].account, now_ns, &out->msg, err);
+        if (got == 1) {
+            pacer_set_take(&set, now_ns);
+            if (!pacer_write(p, set.s, set.m, err))
+                got = -1;
+        }
+        if (got < 0 || !store_commit(p->st, err)) {
+            store_rollback(p->st);
+            pacer_set_restore(&set);
+            rc = -1;
+            break;
+        }
+        if (got == 1) {
+            out->account = acc[i];
+            const struct pace *shown = own != NULL ? own : tp;
+            snprintf(out->rate, sizeof out->rate, "%llu/%s, burst %llu", (unsigned long long)shown->rate.count,
+                     shown->rate.unit != NULL ? shown->rate.unit : "period", (unsigned long long)shown->burst);
+            rc = 1;
+        }
+    }
+    mem_free(acc);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+bool pacer_release_done(struct pacer *p, const char *queue_id, bool paced, int64_t now_ns, struct buf *err)
+{
+    pthread_mutex_lock(&p->mu);
+    bool ok = store_begin(p->st, true, err) && holdq_done(p->st, queue_id, paced, now_ns, err) &&
+              store_commit(p->st, err);
+    if (!ok)
+        store_rollback(p->st);
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+bool pacer_release_undo(struct pacer *p, const char *queue_id, struct buf *err)
+{
+    pthread_mutex_lock(&p->mu);
+    bool ok = holdq_unclaim(p->st, queue_id, err);
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+bool pacer_release_claimed(struct pacer *p, struct holdq_msg **out, size_t *n, struct buf *err)
+{
+    pthread_mutex_lock(&p->mu);
+    bool ok = holdq_list(p->st, NULL, true, 0, out, n, err);
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+bool pacer_held_all(struct pacer *p, struct holdq_msg **out, size_t *n, struct buf *err)
+{
+    pthread_mutex_lock(&p->mu);
+    bool ok = holdq_list(p->st, NULL, false, 0, out, n, err);
     pthread_mutex_unlock(&p->mu);
     return ok;
 }

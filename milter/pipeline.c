@@ -658,6 +658,7 @@ static enum pl_status pl_eom_scan(struct pl_conn *c, const struct pl_actions *ac
                 pl_fail(c, "scan", "the MTA refused a scanner header");
         if (!m->failed && out.action == SCAN_QUARANTINE && !act->quarantine(act->arg, out.text))
             pl_fail(c, "scan", "the MTA refused to hold the message");
+        m->quarantined = out.action == SCAN_QUARANTINE;
         break;
     }
     return m->failed ? pl_eom_failed(c, act) : PL_CONTINUE;
@@ -672,10 +673,22 @@ static void pl_pace_rule(const struct pace *pc, char *out, size_t size)
              pc->rate.unit != NULL ? pc->rate.unit : "period", (unsigned long long)pc->burst);
 }
 
+/* max_delay of a delay rule, kept under Postfix's milter_content_timeout
+ * (less a margin): a longer wait would make Postfix give up on the milter
+ * first; the rule's value beyond it falls back to defer (and is reported
+ * at start, main.c). */
+static uint64_t pl_max_delay_ms(const struct pl_daemon *d, const struct pace *rule)
+{
+    if (d->max_delay_cap_ms > 0 && rule->max_delay_ms > d->max_delay_cap_ms)
+        return d->max_delay_cap_ms;
+    return rule->max_delay_ms;
+}
+
 /* A tenant's message through its account's bucket and its tenant's
  * (pacer.h): delay (the answer waits here), defer (451 4.7.1 with the time
- * to retry) or go; one audit record when it waits or is deferred.  Mode
- * hold is not paced yet (the release scheduler is to come). */
+ * to retry), hold (into Postfix's hold queue, recorded in the schedule the
+ * release scheduler works through) or go; one audit record when it waits,
+ * is deferred or is held. */
 static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *act)
 {
     struct pl_msg *m = c->msg;
@@ -683,8 +696,8 @@ static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *ac
     const struct pace *ap = m->a != NULL && m->a->pace.set ? &m->a->pace : NULL;
     const struct pace *tp = m->t->pace.set ? &m->t->pace : NULL;
     const struct pace *rule = ap != NULL ? ap : tp;
-    if (d->pacer == NULL || rule == NULL || rule->mode == PACE_HOLD)
-        return PL_CONTINUE;
+    if (d->pacer == NULL || rule == NULL || m->quarantined)
+        return PL_CONTINUE; /* held by a scanner's verdict: not sent now, not paced */
     char akey[600], tkey[300];
     snprintf(akey, sizeof akey, "%s/%s", m->tenant, m->who[0] ? m->who : (m->account != NULL ? m->account : "*"));
     snprintf(tkey, sizeof tkey, "%s", m->tenant);
@@ -694,7 +707,9 @@ static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *ac
     buf_init(&err);
     struct clock wall = clock_system(); /* the buckets outlive the process: wall-clock time */
     int64_t now_ns = clock_now_us(&wall) * 1000;
-    if (!pacer_decide(d->pacer, b, 2, rule->mode, rule->max_delay_ms, now_ns, &dec, &err)) {
+    struct pacer_hold hold = { m->queue_id, m->tenant, m->account != NULL ? m->account : "*", rule };
+    if (!pacer_decide(d->pacer, b, 2, rule->mode, pl_max_delay_ms(d, rule), now_ns,
+                      rule->mode == PACE_HOLD ? &hold : NULL, &dec, &err)) {
         pl_fail(c, "pace", err.data);
         buf_free(&err);
         return pl_eom_failed(c, act);
@@ -704,7 +719,7 @@ static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *ac
         return PL_CONTINUE;
     }
     const struct pace *by = dec.by != NULL && strcmp(dec.by, tkey) == 0 ? tp : rule;
-    char rate[96], text[300];
+    char rate[96], text[900];
     pl_pace_rule(by != NULL ? by : rule, rate, sizeof rate);
     long long secs = (long long)((dec.wait_ns + 999999999) / 1000000000);
     struct audit_rec rec;
@@ -714,6 +729,12 @@ static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *ac
         snprintf(text, sizeof text, "delayed %lld ms (%s %s at %s)", (long long)(dec.wait_ns / 1000000),
                  by == tp && tp != ap ? "tenant" : "account", dec.by != NULL ? dec.by : "-", rate);
         rec.action = "delay";
+    } else if (dec.verdict == PACER_HOLD) {
+        pl_pace_rule(rule, rate, sizeof rate);
+        snprintf(text, sizeof text, "held: account %s is paced at %s; %llu held before it; release in about %lld s",
+                 akey, rate, (unsigned long long)dec.held_before, secs);
+        rec.action = "hold";
+        rec.rule = "pace";
     } else {
         snprintf(text, sizeof text, "%s %s is paced at %s: try again in %lld s",
                  by == tp && tp != ap ? "tenant" : "account", dec.by != NULL ? dec.by : "-", rate, secs);
@@ -729,6 +750,18 @@ static enum pl_status pl_eom_pace(struct pl_conn *c, const struct pl_actions *ac
     if (dec.verdict == PACER_DEFER) {
         act->setreply(act->arg, "451", "4.7.1", text);
         return PL_TEMPFAIL;
+    }
+    if (dec.verdict == PACER_HOLD) {
+        /* into Postfix's hold queue; the release scheduler (releaser.h)
+         * lets it go at the account's pace */
+        char why[800];
+        snprintf(why, sizeof why, "postern: account %s is paced at %s", akey, rate);
+        if (!act->quarantine(act->arg, why)) {
+            pl_fail(c, "pace", "the MTA refused to hold the message");
+            return pl_eom_failed(c, act);
+        }
+        m->quarantined = true;
+        return PL_CONTINUE;
     }
     struct timespec pause = { (time_t)(dec.wait_ns / 1000000000), (long)(dec.wait_ns % 1000000000) };
     while (nanosleep(&pause, &pause) != 0 && errno == EINTR)

@@ -114,6 +114,7 @@ struct pl_msg {
     unsigned scan_forged[SCAN_OUR_HEADERS];
     uint64_t body_bytes;
     int64_t t0_us;
+    bool quarantined;          /* put on hold (a scanner's verdict or its pace) */
 };
 
 struct audit_rec;
@@ -134,9 +135,10 @@ struct pl_daemon {
     struct scanner *clamd, *spamd;
     size_t scan_memory;        /* milter.scan_memory */
     const char *spool_dir;     /* milter.spool_dir, or the state directory */
-    /* the send-rate buckets (pacer.h) of the tenants' `pace` rules: modes
-     * delay and defer; NULL: no pacing */
+    /* the send-rate buckets (pacer.h) of the tenants' `pace` rules, and
+     * the hold schedule; NULL: no pacing */
     struct pacer *pacer;
+    uint64_t max_delay_cap_ms; /* mode delay waits at most this (Postfix's milter timeout less a margin); 0: the rules' */
 };
 
 void pl_conn_init(struct pl_conn *c, struct pl_daemon *d, uint64_t id);

@@ -61,7 +61,7 @@ static struct pacer_decision decide(struct pacer *p, const struct pacer_bucket *
     struct buf err;
     buf_init(&err);
     struct pacer_decision d;
-    ck_assert_msg(pacer_decide(p, b, n, mode, max_delay_ms, now, &d, &err), "%s", err.data);
+    ck_assert_msg(pacer_decide(p, b, n, mode, max_delay_ms, now, NULL, &d, &err), "%s", err.data);
     buf_free(&err);
     return d;
 }
@@ -190,7 +190,7 @@ static void *racer_main(void *arg)
         struct pacer_decision d;
         struct buf err;
         buf_init(&err);
-        if (pacer_decide(r->p, r->b, 1, PACE_DEFER, 0, T0, &d, &err) && d.verdict == PACER_GO)
+        if (pacer_decide(r->p, r->b, 1, PACE_DEFER, 0, T0, NULL, &d, &err) && d.verdict == PACER_GO)
             r->go++;
         buf_free(&err);
     }
@@ -233,7 +233,7 @@ START_TEST(test_store_failure)
     struct pacer_decision d;
     struct buf err;
     buf_init(&err);
-    ck_assert(!pacer_decide(p, &b, 1, PACE_DEFER, 0, T0, &d, &err));
+    ck_assert(!pacer_decide(p, &b, 1, PACE_DEFER, 0, T0, NULL, &d, &err));
     ck_assert_msg(strstr(err.data, "disk full") != NULL, "%s", err.data);
     int64_t tat;
     ck_assert(pacer_bucket_tat(p, b.key, &tat));

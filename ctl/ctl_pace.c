@@ -1,0 +1,2 @@
+/* ctl_pace.c: posternctl pacing (placeholder, being written). */
+#include "ctl.h"

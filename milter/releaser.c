@@ -1,0 +1,2 @@
+/* releaser.c: placeholder */
+#include "releaser.h"
