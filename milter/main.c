@@ -89,6 +89,10 @@
 #include "rules.h"
 #include "rules_load.h"
 #include "pacer.h"
+#include "releaser.h"
+#include "relhelper.h"
+#include "cmd.h"
+#include "grammar.h"
 #include "scanner.h"
 #include "selfcheck.h"
 #include "spool.h"
@@ -118,6 +122,8 @@ struct milter {
     struct inbound_cfg in;         /* the inbound checks: SPF, DKIM, DMARC (shared, read-only) */
     struct scan_cfg scan;          /* the scanners' fallbacks (shared, read-only) */
     struct pl_daemon pl;           /* what the pipeline reads */
+    struct relhelper *relh;        /* mode hold's privileged helper, until the releaser owns it */
+    struct releaser *releaser;     /* mode hold's release thread */
     struct adapter ad;             /* the libmilter callbacks */
     bool adapter_ready;
 
@@ -165,6 +171,10 @@ static void milter_release(struct milter *m)
     scanner_free(m->pl.clamd);
     scanner_free(m->pl.spamd);
     m->pl.clamd = m->pl.spamd = NULL;
+    releaser_stop(m->releaser);
+    m->releaser = NULL;
+    relhelper_stop(m->relh);
+    m->relh = NULL;
     pacer_close(m->pl.pacer);
     m->pl.pacer = NULL;
     rules_unref(m->rules);
@@ -768,6 +778,64 @@ static void milter_scan_start(struct milter *m)
     buf_free(&err);
 }
 
+/* Mode delay's wait kept under Postfix's milter_content_timeout (less a
+ * margin), read with postconf: the rules that ask for more are named
+ * (event=pace_warning) and wait at most that, longer waits being
+ * deferred.  Postfix's default (300 s) when postconf cannot tell. */
+static void milter_delay_cap(struct milter *m)
+{
+    struct buf prog, out, err;
+    buf_init(&prog);
+    buf_init(&out);
+    buf_init(&err);
+    buf_printf(&prog, "%s/postconf", m->conf.milter.postfix_command_dir);
+    char *const argv[] = { prog.data, (char *)"-c", m->conf.milter.postfix_config_dir, (char *)"-h",
+                           (char *)"milter_content_timeout", NULL };
+    uint64_t timeout_ms = 300000;
+    if (cmd_run(argv, &out, &err) == 0) {
+        size_t n = strcspn(out.data, "\n");
+        out.data[n] = '\0';
+        char gerr[128];
+        uint64_t ms;
+        if (n > 0 && strspn(out.data, "0123456789") == n)
+            buf_puts(&out, "s"); /* Postfix's bare number: seconds */
+        if (gram_duration(out.data, &ms, gerr, sizeof gerr))
+            timeout_ms = ms;
+        else
+            log_msg(LOG_LVL_WARN, "pace_warning", "milter_content_timeout=\"%s\" error=\"%s\" assumed=300s",
+                    out.data, gerr);
+    } else {
+        log_msg(LOG_LVL_WARN, "pace_warning", "error=\"%s\" note=\"Postfix's milter_content_timeout assumed 300s\"",
+                err.data);
+    }
+    uint64_t cap = timeout_ms > 20000 ? timeout_ms - 10000 : timeout_ms / 2;
+    m->pl.max_delay_cap_ms = cap;
+    struct buf names;
+    buf_init(&names);
+    size_t n_over = 0;
+    for (size_t i = 0; i < m->rules->n_tenants; i++) {
+        const struct tenant *t = &m->rules->tenants[i];
+        if (t->pace.set && t->pace.mode == PACE_DELAY && t->pace.max_delay_ms > cap && n_over++ < 10)
+            buf_printf(&names, "%s%s", names.len ? ", " : "", t->name);
+        for (size_t j = 0; j < t->n_accounts; j++) {
+            const struct pace *pc = &t->accounts[j].pace;
+            if (pc->set && pc->mode == PACE_DELAY && pc->max_delay_ms > cap && n_over++ < 10)
+                buf_printf(&names, "%s%s/%s", names.len ? ", " : "", t->name, t->accounts[j].name);
+        }
+    }
+    if (n_over > 0)
+        log_msg(LOG_LVL_WARN, "pace_warning",
+                "rules=%zu names=\"%s%s\" milter_content_timeout=%llums max_delay_used=%llums "
+                "error=\"max_delay is not under Postfix's milter_content_timeout (less 10 s): these accounts "
+                "wait at most max_delay_used, a longer wait is deferred\"",
+                n_over, names.data, n_over > 10 ? ", ..." : "", (unsigned long long)timeout_ms,
+                (unsigned long long)cap);
+    buf_free(&names);
+    buf_free(&prog);
+    buf_free(&out);
+    buf_free(&err);
+}
+
 /* 8d. the send-rate buckets (pacer.h) in state_dir/pace.sqlite, as
  * `user`: a restart keeps the pace. */
 static void milter_pace_start(struct milter *m)
@@ -779,24 +847,56 @@ static void milter_pace_start(struct milter *m)
     m->pl.pacer = pacer_open(path.data, &err);
     if (m->pl.pacer == NULL)
         startup_fail(m, "cannot open the pacing store %s: %s", path.data, err.data);
-    /* mode hold is not enforced yet: say so rather than pace silently wrong */
-    struct buf holds;
-    buf_init(&holds);
-    size_t n_hold = 0;
-    for (size_t i = 0; i < m->rules->n_tenants; i++) {
-        const struct tenant *t = &m->rules->tenants[i];
-        if (t->pace.set && t->pace.mode == PACE_HOLD && n_hold++ < 10)
-            buf_printf(&holds, "%s%s", holds.len ? ", " : "", t->name);
-        for (size_t j = 0; j < t->n_accounts; j++)
-            if (t->accounts[j].pace.set && t->accounts[j].pace.mode == PACE_HOLD && n_hold++ < 10)
-                buf_printf(&holds, "%s%s/%s", holds.len ? ", " : "", t->name, t->accounts[j].name);
-    }
-    if (n_hold > 0)
-        log_msg(LOG_LVL_WARN, "pace_warning",
-                "rules=%zu names=\"%s%s\" error=\"pace mode hold is not enforced yet: this mail goes unpaced\"",
-                n_hold, holds.data, n_hold > 10 ? ", ..." : "");
-    buf_free(&holds);
+    milter_delay_cap(m);
     buf_free(&path);
+    buf_free(&err);
+}
+
+/* The rules in force for a held account's release (pacer_rules_fn),
+ * copied under the snapshot's lock. */
+static void milter_pace_rules(void *arg, const struct holdq_account *a, struct pace *own, struct pace *tenant)
+{
+    struct milter *m = arg;
+    pthread_mutex_lock(&m->mu);
+    const struct tenant *t = m->rules != NULL ? rules_tenant(m->rules, a->tenant) : NULL;
+    if (t != NULL) {
+        if (t->pace.set)
+            *tenant = t->pace;
+        const struct account *acc = NULL;
+        for (size_t i = 0; i < t->n_accounts && acc == NULL; i++)
+            if (strcmp(t->accounts[i].name, a->rule_account) == 0)
+                acc = &t->accounts[i];
+        if (acc == NULL && strcmp(a->rule_account, "*") == 0)
+            acc = t->wildcard;
+        if (acc != NULL && acc->pace.set)
+            *own = acc->pace;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* 5b. the privileged release helper of mode hold (relhelper.h), forked
+ * while still root: it runs postsuper -H, nothing else. */
+static void milter_relhelper_start(struct milter *m)
+{
+    struct buf err;
+    buf_init(&err);
+    m->relh = relhelper_start(m->conf.milter.postfix_command_dir, m->conf.milter.postfix_config_dir, &err);
+    if (m->relh == NULL)
+        startup_fail(m, "%s", err.data);
+    buf_free(&err);
+}
+
+/* 8e. the release scheduler of mode hold (releaser.h), once the audit
+ * sink is open; it owns the helper from here. */
+static void milter_releaser_start(struct milter *m)
+{
+    struct buf err;
+    buf_init(&err);
+    struct releaser_cfg cfg = { m->conf.milter.hold_reconcile_ms, milter_pace_rules, m, milter_audit, m };
+    m->releaser = releaser_start(m->pl.pacer, m->relh, &cfg, &err);
+    if (m->releaser == NULL)
+        startup_fail(m, "%s", err.data);
+    m->relh = NULL;
     buf_free(&err);
 }
 
@@ -817,6 +917,7 @@ static void milter_start(struct milter *m)
     if (!daemon_pidfile_take(&m->dm, m->conf.milter.pid_file, &err) ||
         !daemon_state_dir_prepare(&m->dm, m->conf.state_dir, &err) || !socket_open(m, &err))
         startup_fail(m, "%s", err.data);
+    milter_relhelper_start(m);
 
     /* 6-8. privileges, keys, audit sink */
     if (!daemon_drop_privileges(&m->dm, &err))
@@ -828,6 +929,7 @@ static void milter_start(struct milter *m)
     m->sink = msink_open(m->conf.state_dir, m->conf.policyd.sync == SYNC_FULL, &err);
     if (m->sink == NULL)
         startup_fail(m, "cannot open the audit journal and store in %s: %s", m->conf.state_dir, err.data);
+    milter_releaser_start(m);
     if (!reloader_start(m, &err))
         startup_fail(m, "%s", err.data);
     buf_free(&err);
@@ -842,16 +944,19 @@ static int milter_serve(struct milter *m)
     log_msg(LOG_LVL_NOTICE, "stopping", "smfi_main=%s", clean ? "ok" : "failed");
     size_t left = adapter_drain(&m->ad, MILTER_STOP_GRACE_MS);
     reloader_stop(m);
+    uint64_t released = releaser_count(m->releaser);
+    releaser_stop(m->releaser);
+    m->releaser = NULL;
     msink_close(m->sink);
     m->sink = NULL;
     socket_remove(m);
     int status = clean ? 0 : 1;
     log_msg(LOG_LVL_INFO, "stop",
             "connections_left=%zu negotiations_refused=%llu reloads=%llu reload_failures=%llu tcp_tuned=%llu "
-            "status=%d",
+            "released=%llu status=%d",
             left, (unsigned long long)atomic_load(&m->ad.n_refused),
             (unsigned long long)atomic_load(&m->n_reloads), (unsigned long long)atomic_load(&m->n_reload_failures),
-            (unsigned long long)tcp_tune_count(), status);
+            (unsigned long long)tcp_tune_count(), (unsigned long long)released, status);
     return status;
 }
 

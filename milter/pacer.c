@@ -269,13 +269,16 @@ int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_
         return -1;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const struct pace *own = NULL, *tp = NULL;
-        struct pace recorded;
+        struct pace own_rule, tenant_rule;
+        memset(&own_rule, 0, sizeof own_rule);
+        memset(&tenant_rule, 0, sizeof tenant_rule);
         if (rules != NULL)
-            rules(arg, &acc[i], &own, &tp);
-        if (own == NULL || !own->set) {
-            pacer_recorded(&acc[i], &recorded);
-            own = tp != NULL && tp->set ? NULL : &recorded;
+            rules(arg, &acc[i], &own_rule, &tenant_rule);
+        const struct pace *own = own_rule.set ? &own_rule : NULL;
+        const struct pace *tp = tenant_rule.set ? &tenant_rule : NULL;
+        if (own == NULL && tp == NULL) {
+            pacer_recorded(&acc[i], &own_rule);
+            own = &own_rule;
         }
         struct pacer_bucket b[2] = { { acc[i].account, own }, { acc[i].tenant, tp } };
         struct pacer_set set;

@@ -77,11 +77,11 @@ bool pacer_decide(struct pacer *p, const struct pacer_bucket *b, size_t n, enum 
 
 /* --- the release side (releaser.c) ------------------------------------ */
 
-/* The rules in force for a held account's release: its own pace and its
- * tenant's (either may be NULL); NULL own pace: the one recorded at its
- * last hold applies. */
-typedef void pacer_rules_fn(void *arg, const struct holdq_account *a, const struct pace **own,
-                            const struct pace **tenant);
+/* The rules in force for a held account's release, copied (the snapshot
+ * may change meanwhile): its own pace and its tenant's (.set false: none);
+ * no pace of its own nor of its tenant: the rule recorded at its last
+ * hold applies. */
+typedef void pacer_rules_fn(void *arg, const struct holdq_account *a, struct pace *own, struct pace *tenant);
 
 struct pacer_release {
     struct holdq_msg msg;
