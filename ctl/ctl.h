@@ -5,7 +5,8 @@
  * JSON string).  posternctl.c holds the command table and "ingest";
  * ctl_usage.c the counter commands; ctl_audit.c the audit search;
  * ctl_dkim.c the DKIM keys and the DNS records of a tenant; ctl_scan.c
- * whether the scanners answer. */
+ * whether the scanners answer; ctl_pace.c the schedule of pacing mode
+ * hold (list, release, pause, resume). */
 #ifndef POSTERN_CTL_H
 #define POSTERN_CTL_H
 #include <stdbool.h>
@@ -101,5 +102,10 @@ int ctl_dkim_dns(struct ctl *c, int argc, char **argv);
 int ctl_dkim_check(struct ctl *c, int argc, char **argv);
 /* ctl_scan.c: scanners. */
 int ctl_scanners(struct ctl *c, int argc, char **argv);
+/* ctl_pace.c: pacing [ACCOUNT], pacing release|pause|resume ACCOUNT. */
+int ctl_pacing(struct ctl *c, int argc, char **argv);
+int ctl_pacing_release(struct ctl *c, int argc, char **argv);
+int ctl_pacing_pause(struct ctl *c, int argc, char **argv);
+int ctl_pacing_resume(struct ctl *c, int argc, char **argv);
 
 #endif

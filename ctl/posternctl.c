@@ -11,6 +11,10 @@
  *   posternctl [-c postern.yaml] [-r rules.d] dkim keygen --tenant T --domain D ...
  *   posternctl [-c postern.yaml] [-r rules.d] dns TENANT [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] dkim check TENANT
+ *   posternctl [-c postern.yaml] scanners [--json]
+ *   posternctl [-c postern.yaml] pacing [ACCOUNT] [--json]
+ *   posternctl [-c postern.yaml] pacing release ACCOUNT [--all | --count N]
+ *   posternctl [-c postern.yaml] [-r rules.d] pacing pause|resume ACCOUNT
  * What reads the state ingests postern-policyd's journal into it first
  * (journal.h), so that it never shows less than the daemon decided. */
 #include <ctype.h>
@@ -508,6 +512,11 @@ static const struct ctl_cmd ctl_cmds[] = {
     { "dns", NULL, -1, -1, "dns TENANT [--json]", ctl_dkim_dns },
     { "dkim", "check", -1, -1, "dkim check TENANT", ctl_dkim_check },
     { "scanners", NULL, -1, -1, "scanners [--json]", ctl_scanners },
+    /* "pacing" without a subcommand last: the others match first */
+    { "pacing", "release", -1, -1, "pacing release ACCOUNT [--all | --count N]", ctl_pacing_release },
+    { "pacing", "pause", -1, -1, "pacing pause ACCOUNT", ctl_pacing_pause },
+    { "pacing", "resume", -1, -1, "pacing resume ACCOUNT", ctl_pacing_resume },
+    { "pacing", NULL, -1, -1, "pacing [ACCOUNT] [--json]", ctl_pacing },
 };
 
 static void ctl_usage(FILE *out)

@@ -50,6 +50,15 @@ static bool cmd_drain(int ofd, int efd, struct buf *out, struct buf *errout)
 
 int cmd_run(char *const argv[], struct buf *out, struct buf *err)
 {
+    struct buf errout;
+    buf_init(&errout);
+    int st = cmd_run_stderr(argv, out, &errout, err);
+    buf_free(&errout);
+    return st;
+}
+
+int cmd_run_stderr(char *const argv[], struct buf *out, struct buf *errout, struct buf *err)
+{
     static char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
     int op[2], ep[2];
     if (pipe2(op, O_CLOEXEC) != 0) {
@@ -78,16 +87,14 @@ int cmd_run(char *const argv[], struct buf *out, struct buf *err)
         buf_printf(err, "cannot run %s: %s", argv[0], strerror(rc));
         return -1;
     }
-    struct buf errout;
-    buf_init(&errout);
-    bool fits = cmd_drain(op[0], ep[0], out, &errout);
+    buf_reset(errout);
+    bool fits = cmd_drain(op[0], ep[0], out, errout);
     close(op[0]);
     close(ep[0]);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) {
             buf_printf(err, "cannot run %s: waitpid: %s", argv[0], strerror(errno));
-            buf_free(&errout);
             return -1;
         }
     int status = -1;
@@ -96,13 +103,11 @@ int cmd_run(char *const argv[], struct buf *out, struct buf *err)
     } else if (WIFEXITED(st)) {
         status = WEXITSTATUS(st);
         if (status != 0) {
-            size_t n = strcspn(errout.data != NULL ? errout.data : "", "\n");
-            buf_printf(err, "%s exited with %d%s%.*s", argv[0], status, n > 0 ? ": " : "", (int)n,
-                       errout.data != NULL ? errout.data : "");
+            size_t n = strcspn(errout->data, "\n");
+            buf_printf(err, "%s exited with %d%s%.*s", argv[0], status, n > 0 ? ": " : "", (int)n, errout->data);
         }
     } else {
         buf_printf(err, "%s was killed by signal %d", argv[0], WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     }
-    buf_free(&errout);
     return status;
 }

@@ -20,5 +20,7 @@
  * or wrote more than CMD_OUT_MAX.  On a non-zero exit, err gets
  * "PROGRAM exited with N: first line of its standard error". */
 int cmd_run(char *const argv[], struct buf *out, struct buf *err);
+/* The same, with its whole standard error (up to 4 KB) in errout. */
+int cmd_run_stderr(char *const argv[], struct buf *out, struct buf *errout, struct buf *err);
 
 #endif

@@ -113,9 +113,12 @@ struct pacer_set {
 };
 
 /* Look the buckets up (under the lock); the longest wait at now_ns and
- * the key of the bucket that sets it. */
+ * the key of the bucket that sets it.  strict: no burst (the release of
+ * held messages: one interval apart, so that Postfix, which picks up
+ * messages queued at the same time in no set order, sends them in their
+ * order, and a pause of the releases is not made up in a burst). */
 static int64_t pacer_set_wait(struct pacer *p, struct pacer_set *set, const struct pacer_bucket *b, size_t n,
-                              int64_t now_ns, const char **by)
+                              int64_t now_ns, bool strict, const char **by)
 {
     int64_t wait = 0;
     set->m = 0;
@@ -127,6 +130,8 @@ static int64_t pacer_set_wait(struct pacer *p, struct pacer_set *set, const stru
         if (b[i].pace == NULL || !b[i].pace->set ||
             !gcra_rate_init(&set->r[m], b[i].pace->rate.count, b[i].pace->rate.period_s, b[i].pace->burst))
             continue;
+        if (strict)
+            set->r[m].tolerance_ns = 0;
         set->s[m] = pacer_state_get(p, b[i].key, 0);
         set->before[m] = set->s[m]->g;
         int64_t w = gcra_wait(&set->s[m]->g, &set->r[m], now_ns);
@@ -143,6 +148,20 @@ static void pacer_set_take(struct pacer_set *set, int64_t at_ns)
 {
     for (size_t i = 0; i < set->m; i++)
         gcra_take(&set->s[i]->g, &set->r[i], at_ns);
+}
+
+/* Charge a release (strict, see pacer_set_wait): one interval on from the
+ * bucket's due time when the release comes a little late (less than an
+ * interval: the thread's wake-up), so that lateness does not add up and
+ * the long-run rate is exact; from now after a real pause. */
+static void pacer_set_take_strict(struct pacer_set *set, int64_t now_ns)
+{
+    for (size_t i = 0; i < set->m; i++) {
+        int64_t tat = set->s[i]->g.tat_ns, at = now_ns;
+        if (tat < now_ns && now_ns - tat < set->r[i].interval_ns)
+            at = tat;
+        gcra_take(&set->s[i]->g, &set->r[i], at);
+    }
 }
 
 static void pacer_set_restore(struct pacer_set *set)
@@ -206,7 +225,7 @@ bool pacer_decide(struct pacer *p, const struct pacer_bucket *b, size_t n, enum 
     }
     struct pacer_set set;
     pthread_mutex_lock(&p->mu);
-    int64_t wait = pacer_set_wait(p, &set, b, n, now_ns, &out->by);
+    int64_t wait = pacer_set_wait(p, &set, b, n, now_ns, false, &out->by);
     out->wait_ns = wait;
     bool ok = true;
     if (mode == PACE_HOLD) {
@@ -283,7 +302,7 @@ int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_
         struct pacer_bucket b[2] = { { acc[i].account, own }, { acc[i].tenant, tp } };
         struct pacer_set set;
         const char *by;
-        int64_t wait = pacer_set_wait(p, &set, b, 2, now_ns, &by);
+        int64_t wait = pacer_set_wait(p, &set, b, 2, now_ns, true, &by);
         if (wait > 0) {
             if (*next_ns == 0 || now_ns + wait < *next_ns)
                 *next_ns = now_ns + wait;
@@ -295,7 +314,7 @@ int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_
         }
         int got = holdq_claim_head(p->st, acc[i].account, now_ns, &out->msg, err);
         if (got == 1) {
-            pacer_set_take(&set, now_ns);
+            pacer_set_take_strict(&set, now_ns);
             if (!pacer_write(p, set.s, set.m, err))
                 got = -1;
         }

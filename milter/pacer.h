@@ -17,7 +17,10 @@
  *          recorded in the hold schedule (holdq.h, same store, same
  *          transaction) and charged when it is released: the release
  *          scheduler (releaser.h) asks pacer_release_next() for the next
- *          message whose buckets allow it, fair across accounts.
+ *          message whose buckets allow it, fair across accounts.  Held
+ *          messages leave one interval apart, without the burst (Postfix
+ *          sends messages queued at the same time in no set order, and a
+ *          pause of the releases is not made up in a burst).
  * Times are wall-clock nanoseconds (CLOCK_REALTIME): they outlive the
  * process.  Thread-safe; one pacer per daemon. */
 #ifndef POSTERN_MILTER_PACER_H

@@ -37,6 +37,7 @@ struct releaser {
     bool stop;
     bool postfix_down;
     bool helper_gone;
+    char kick[HOLDQ_QID_MAX];  /* released while Postfix was down: postqueue -i it once Postfix answers */
     int64_t next_reconcile_us; /* monotonic */
     uint64_t unknown_sig;      /* the set of unknown held messages last logged */
     atomic_uint_fast64_t released;
@@ -130,6 +131,7 @@ static bool releaser_release(struct releaser *r, const struct holdq_msg *msg, co
     bool delivered = relhelper_deliver(r->h, msg->queue_id, &err);
     if (!delivered && !recovering) {
         r->postfix_down = true;
+        snprintf(r->kick, sizeof r->kick, "%s", msg->queue_id);
         log_msg(LOG_LVL_WARN, "pace_warning",
                 "queue_id=%s error=\"%s\" note=\"Postfix does not answer: releases wait until it does; this "
                 "message is in the deferred queue and leaves when Postfix runs\"",
@@ -196,9 +198,17 @@ static void releaser_reconcile(struct releaser *r)
         buf_free(&err);
         return;
     }
-    if (r->postfix_down)
+    if (r->kick[0] != '\0') {
+        /* the message released while Postfix was down goes first, so it
+         * keeps its place; Postfix starting answers postqueue -j before
+         * its flush service: still down until this works */
+        buf_reset(&err);
+        if (relhelper_deliver(r->h, r->kick, &err))
+            r->kick[0] = '\0';
+    }
+    if (r->postfix_down && r->kick[0] == '\0')
         log_msg(LOG_LVL_NOTICE, "pace_resume", "note=\"Postfix answers again: releases go on\"");
-    r->postfix_down = false;
+    r->postfix_down = r->kick[0] != '\0';
     struct hmap where; /* queue ID -> its postq_msg */
     hmap_init(&where);
     for (size_t i = 0; i < q.n; i++)
