@@ -283,7 +283,7 @@ static const struct {
         "max_connections, max_request_bytes, sync)" } },
     { "milter:\n  bar: 1\n",
       { "2:3: unknown key \"bar\" in milter (expected one of: listen, on_error, authserv_id, pid_file, dns_timeout, "
-        "dkim_verify_max, public_suffix_list, inbound_temperror, inbound_bad_from, scan_memory, spool_dir)" } },
+        "dkim_verify_max, public_suffix_list, inbound_temperror, inbound_bad_from, scan_memory, spool_dir, postfix_config_dir, postfix_command_dir, hold_reconcile)" } },
     { "Rules: /x\n",
       { "1:1: unknown key \"Rules\" (expected one of: rules, state_dir, timezone, user, log_level, policyd, milter, "
         "clamd, spamd)" } },
@@ -469,6 +469,9 @@ START_TEST(test_print)
         "  inbound_bad_from: reject",
         "  scan_memory: 64K",
         "  spool_dir: /var/tmp",
+        "  postfix_config_dir: /etc/postfix",
+        "  postfix_command_dir: /usr/sbin",
+        "  hold_reconcile: 1m",
         "clamd:",
         "  socket: unix:/run/clamav/clamd.sock",
         "  on_failure: tempfail",
