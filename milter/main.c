@@ -784,6 +784,15 @@ static void milter_scan_start(struct milter *m)
  * deferred.  Postfix's default (300 s) when postconf cannot tell. */
 static void milter_delay_cap(struct milter *m)
 {
+    bool any_delay = false;
+    for (size_t i = 0; i < m->rules->n_tenants && !any_delay; i++) {
+        const struct tenant *t = &m->rules->tenants[i];
+        any_delay = t->pace.set && t->pace.mode == PACE_DELAY;
+        for (size_t j = 0; j < t->n_accounts && !any_delay; j++)
+            any_delay = t->accounts[j].pace.set && t->accounts[j].pace.mode == PACE_DELAY;
+    }
+    if (!any_delay)
+        return; /* nothing waits (a reload adding such a rule: the default cap applies) */
     struct buf prog, out, err;
     buf_init(&prog);
     buf_init(&out);

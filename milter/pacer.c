@@ -364,6 +364,17 @@ bool pacer_release_claimed(struct pacer *p, struct holdq_msg **out, size_t *n, s
     return ok;
 }
 
+int pacer_held_any(struct pacer *p, struct buf *err)
+{
+    pthread_mutex_lock(&p->mu);
+    struct holdq_msg *v = NULL;
+    size_t n = 0;
+    int rc = holdq_list(p->st, NULL, false, 1, &v, &n, err) ? n > 0 : -1;
+    mem_free(v);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 bool pacer_held_all(struct pacer *p, struct holdq_msg **out, size_t *n, struct buf *err)
 {
     pthread_mutex_lock(&p->mu);

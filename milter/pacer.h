@@ -108,6 +108,8 @@ bool pacer_release_undo(struct pacer *p, const char *queue_id, struct buf *err);
 /* The messages left claimed (a crash between the claim and the end of
  * the release): *out mem_alloc'ed. */
 bool pacer_release_claimed(struct pacer *p, struct holdq_msg **out, size_t *n, struct buf *err);
+/* Whether the schedule holds any message: 1, 0, -1 on failure. */
+int pacer_held_any(struct pacer *p, struct buf *err);
 /* Every message in the schedule (the reconciliation): *out mem_alloc'ed. */
 bool pacer_held_all(struct pacer *p, struct holdq_msg **out, size_t *n, struct buf *err);
 

@@ -673,14 +673,18 @@ static void pl_pace_rule(const struct pace *pc, char *out, size_t size)
              pc->rate.unit != NULL ? pc->rate.unit : "period", (unsigned long long)pc->burst);
 }
 
+/* Postfix's default milter_content_timeout (300 s) less the margin. */
+#define PL_MAX_DELAY_CAP_MS 290000u
+
 /* max_delay of a delay rule, kept under Postfix's milter_content_timeout
  * (less a margin): a longer wait would make Postfix give up on the milter
  * first; the rule's value beyond it falls back to defer (and is reported
  * at start, main.c). */
 static uint64_t pl_max_delay_ms(const struct pl_daemon *d, const struct pace *rule)
 {
-    if (d->max_delay_cap_ms > 0 && rule->max_delay_ms > d->max_delay_cap_ms)
-        return d->max_delay_cap_ms;
+    uint64_t cap = d->max_delay_cap_ms > 0 ? d->max_delay_cap_ms : PL_MAX_DELAY_CAP_MS;
+    if (rule->max_delay_ms > cap)
+        return cap;
     return rule->max_delay_ms;
 }
 

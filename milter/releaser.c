@@ -289,7 +289,13 @@ static void *releaser_main(void *arg)
     while (!releaser_stopping(r)) {
         int64_t mono = clock_mono_us();
         if (mono >= r->next_reconcile_us || r->postfix_down) {
-            releaser_reconcile(r);
+            /* nothing scheduled: nothing to reconcile nor to wait for
+             * (no postqueue run at all where mode hold is not used) */
+            buf_reset(&err);
+            if (pacer_held_any(r->p, &err) != 0 || r->kick[0] != '\0')
+                releaser_reconcile(r);
+            else
+                r->postfix_down = false;
             r->next_reconcile_us = clock_mono_us() + (int64_t)r->cfg.reconcile_ms * 1000;
         }
         if (r->helper_gone) {

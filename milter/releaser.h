@@ -21,7 +21,8 @@
  * asked every second until Postfix answers.  The pace then goes on; the
  * account's burst is the most that leaves at once.
  *
- * Reconciliation with postqueue -j (run by the helper), at start and every
+ * Reconciliation with postqueue -j (run by the helper), while the schedule
+ * holds messages: at start and every
  * milter.hold_reconcile: a message of the schedule no longer in the hold
  * queue (released or deleted by hand) is dropped from it and audited
  * ("drop"); messages in the hold queue that the schedule does not know
