@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -76,8 +77,21 @@ int cmd_run_stderr(char *const argv[], struct buf *out, struct buf *errout, stru
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
     posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+    /* the program starts with no signal blocked and every disposition at
+     * its default: the daemon's threads block SIGHUP, SIGTERM and SIGINT
+     * (sigwait) and ignore SIGPIPE, which a child would otherwise keep
+     * (postsuper or postqueue that SIGTERM cannot stop) */
+    posix_spawnattr_t sa;
+    posix_spawnattr_init(&sa);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&sa, &none);
+    posix_spawnattr_setsigdefault(&sa, &all);
+    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+    int rc = posix_spawn(&pid, argv[0], &fa, &sa, argv, envp);
+    posix_spawnattr_destroy(&sa);
     posix_spawn_file_actions_destroy(&fa);
     close(op[1]);
     close(ep[1]);

@@ -80,6 +80,15 @@ int holdq_pending(struct store *st, const char *account, bool *paused, struct bu
     "a.account, a.tenant, a.rule_account, a.count, a.period_s, a.burst, a.unit, a.paused, " \
     "a.last_release_ns, a.held"
 
+/* held_ns of the account's first message by seq: the first waiting one
+ * (through the index, in seq order) or a claimed one before it (claimed
+ * ones are few).  Never a scan of all the account's rows: pacer_decide()
+ * reads it at every hold, pacer_release_next() at every release. */
+#define HOLDQ_OLDEST                                                                                       \
+    "(SELECT held_ns FROM (SELECT * FROM (SELECT seq, held_ns FROM pace_held h WHERE h.account = a.account " \
+    "AND h.claimed_ns = 0 ORDER BY h.seq LIMIT 1) UNION ALL SELECT seq, held_ns FROM pace_held h "        \
+    "WHERE h.account = a.account AND h.claimed_ns > 0) ORDER BY seq LIMIT 1)"
+
 static void holdq_account_row(sqlite3_stmt *q, struct holdq_account *a)
 {
     memset(a, 0, sizeof *a);
@@ -97,8 +106,7 @@ static void holdq_account_row(sqlite3_stmt *q, struct holdq_account *a)
 
 int holdq_account_get(struct store *st, const char *account, struct holdq_account *out, struct buf *err)
 {
-    sqlite3_stmt *q = store_stmt(st, "SELECT " HOLDQ_ACCOUNT_COLS ", "
-                                     "(SELECT MIN(held_ns) FROM pace_held h WHERE h.account = a.account) "
+    sqlite3_stmt *q = store_stmt(st, "SELECT " HOLDQ_ACCOUNT_COLS ", " HOLDQ_OLDEST " "
                                      "FROM pace_account a WHERE a.account = ?1",
                                  err);
     if (q == NULL)
@@ -118,14 +126,13 @@ bool holdq_accounts(struct store *st, bool ready_only, struct holdq_account **ou
 {
     *out = NULL;
     *n = 0;
-    /* the oldest: the first by seq, through the index (held_ns grows with seq) */
     const char *sql_ready =
-        "SELECT " HOLDQ_ACCOUNT_COLS ", 0 FROM pace_account a "
+        "SELECT " HOLDQ_ACCOUNT_COLS ", " HOLDQ_OLDEST " FROM pace_account a "
         "WHERE a.paused = 0 AND a.held > 0 AND EXISTS (SELECT 1 FROM pace_held h "
         "WHERE h.account = a.account AND h.claimed_ns = 0) ORDER BY a.last_release_ns, a.account";
     const char *sql_all =
-        "SELECT " HOLDQ_ACCOUNT_COLS ", (SELECT held_ns FROM pace_held h WHERE h.account = a.account "
-        "ORDER BY h.seq LIMIT 1) FROM pace_account a WHERE a.held > 0 OR a.paused != 0 ORDER BY a.account";
+        "SELECT " HOLDQ_ACCOUNT_COLS ", " HOLDQ_OLDEST " FROM pace_account a "
+        "WHERE a.held > 0 OR a.paused != 0 ORDER BY a.account";
     sqlite3_stmt *q = store_stmt(st, ready_only ? sql_ready : sql_all, err);
     if (q == NULL)
         return false;

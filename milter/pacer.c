@@ -201,7 +201,14 @@ static bool pacer_decide_hold(struct pacer *p, struct pacer_set *set, const stru
     out->held_before = before;
     if (out->by == NULL)
         out->by = b[0].key;
-    /* estimated: the wait for the buckets, then one interval for each held before it */
+    /* estimated: when the buckets let a release go (releases use no burst:
+     * at the bucket's TAT), then one interval for each held before it */
+    out->wait_ns = 0;
+    for (size_t i = 0; i < set->m; i++) {
+        int64_t tat = set->s[i]->g.tat_ns;
+        if (tat > now_ns && tat - now_ns > out->wait_ns)
+            out->wait_ns = tat - now_ns;
+    }
     struct gcra_rate r;
     if (gcra_rate_init(&r, a.count, a.period_s, a.burst)) {
         int64_t more = before > (uint64_t)(INT64_MAX / r.interval_ns) ? INT64_MAX : (int64_t)before * r.interval_ns;
