@@ -41,7 +41,7 @@ static int relhelper_run(const char *command_dir, const char *prog, const char *
      * Postfix stopped that last step fails (exit 1) although the message
      * was released, which postsuper says: it is released */
     char said[64];
-    snprintf(said, sizeof said, "%s: released from hold", qid != NULL ? qid : "");
+    snprintf(said, sizeof said, " %s: released from hold", qid != NULL ? qid : ""); /* " ": not a longer ID's tail */
     if (st > 0 && qid != NULL && strcmp(opt, "-H") == 0 && strstr(errout.data, said) != NULL)
         st = 0;
     buf_free(&errout);

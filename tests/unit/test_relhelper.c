@@ -142,6 +142,76 @@ START_TEST(test_helper_process)
 }
 END_TEST
 
+/* postqueue -i of a well-formed ID, postqueue -j passed back whole (a
+ * fake postqueue that logs its arguments and prints two JSON lines);
+ * "J" takes no argument, "I" the same checks as "H". */
+START_TEST(test_postqueue_requests)
+{
+    char pq[160];
+    snprintf(pq, sizeof pq, "%s/postqueue", tmpdir);
+    FILE *f = fopen(pq, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\n{ printf 'postqueue|'; printf '%%s|' \"$@\"; echo; } >> %s\n"
+               "[ \"$3\" = -j ] && printf '{\"queue_id\":\"C8D33E07DCF\",\"queue_name\":\"hold\"}\\n{}\\n'\nexit 0\n",
+            calls_file);
+    fclose(f);
+    ck_assert_int_eq(chmod(pq, 0755), 0);
+    struct buf a, err, out;
+    buf_init(&a);
+    buf_init(&err);
+    buf_init(&out);
+    ck_assert(relhelper_handle(tmpdir, "/etc/postfix", "I C8D33E07DCF", &a));
+    ck_assert_str_eq(a.data, "OK C8D33E07DCF\n");
+    ck_assert(!relhelper_handle(tmpdir, "/etc/postfix", "I ALL", &a));
+    ck_assert(!relhelper_handle(tmpdir, "/etc/postfix", "J -d", &a));
+    ck_assert(!relhelper_handle(tmpdir, "/etc/postfix", "I -f", &a));
+    struct relhelper *h = relhelper_start(tmpdir, "/etc/postfix-lab", &err);
+    ck_assert_msg(h != NULL, "%s", err.data);
+    ck_assert_msg(relhelper_deliver(h, "3Pt2mN2VXxznjll", &err), "%s", err.data);
+    ck_assert(!relhelper_deliver(h, "-f", &err));
+    buf_reset(&err);
+    ck_assert_msg(relhelper_queue(h, &out, &err), "%s", err.data);
+    ck_assert_str_eq(out.data, "{\"queue_id\":\"C8D33E07DCF\",\"queue_name\":\"hold\"}\n{}\n");
+    ck_assert_msg(relhelper_release(h, "C8D33E07DCF", &err), "%s", err.data); /* the channel still in step */
+    relhelper_stop(h);
+    char c[1024];
+    calls(c, sizeof c);
+    ck_assert_str_eq(c, "postqueue|-c|/etc/postfix|-i|C8D33E07DCF|\n"
+                        "postqueue|-c|/etc/postfix-lab|-i|3Pt2mN2VXxznjll|\n"
+                        "postqueue|-c|/etc/postfix-lab|-j|\n"
+                        "-c|/etc/postfix-lab|-H|C8D33E07DCF|\n");
+    buf_free(&a);
+    buf_free(&err);
+    buf_free(&out);
+}
+END_TEST
+
+/* postsuper that released the message and then failed (Postfix stopped:
+ * it cannot tell the queue manager): a release all the same. */
+START_TEST(test_released_then_failed)
+{
+    FILE *f = fopen(fake, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\necho \"postsuper: C8D33E07DCF: released from hold\" >&2\n"
+               "echo 'postsuper: fatal: connect to public/qmgr: Connection refused' >&2\nexit 1\n");
+    fclose(f);
+    struct buf a;
+    buf_init(&a);
+    ck_assert_msg(relhelper_handle(tmpdir, "/etc/postfix", "H C8D33E07DCF", &a), "%s", a.data);
+    /* another message's line is not this one's, nor a longer ID's tail */
+    ck_assert(!relhelper_handle(tmpdir, "/etc/postfix", "H C8D33E07DCA", &a));
+    ck_assert(!relhelper_handle(tmpdir, "/etc/postfix", "H 8D33E07DCF", &a));
+    f = fopen(fake, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\necho 'postsuper: Released from hold: 0 messages' >&2\nexit 1\n");
+    fclose(f);
+    ck_assert(!relhelper_handle(tmpdir, "/etc/postfix", "H C8D33E07DCF", &a));
+    ck_assert_msg(strstr(a.data, "ERR C8D33E07DCF ") == a.data, "%s", a.data);
+    ck_assert_msg(strchr(a.data, '\n') == a.data + a.len - 1, "one line: %s", a.data);
+    buf_free(&a);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -149,6 +219,8 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, test_handle_bad_never_runs);
     tcase_add_test(tc, test_handle_failure);
     tcase_add_test(tc, test_helper_process);
+    tcase_add_test(tc, test_postqueue_requests);
+    tcase_add_test(tc, test_released_then_failed);
 }
 
 UNIT_MAIN("relhelper", add_tests)
