@@ -11,7 +11,9 @@
 #    is empty (accounts are paced apart), the second gets 451 4.7.1 naming
 #    the rate and the time to retry;
 #  - the milter restarted: bob is still deferred (the pace is in SQLite);
-#  - every delay and deferral is an audit record (posternctl audit).
+#  - every delay and deferral is an audit record (posternctl audit);
+#  - max_delay is checked against Postfix's milter_content_timeout at start
+#    (carol's 60 s is named, alice's 15 s is under 30 s less 10 s).
 # Outcomes only (replies, audit records); the waits are read from the
 # audit trail, not timed here.
 set -uo pipefail
@@ -40,6 +42,7 @@ domains: [corp.example]
 accounts:
   alice@corp.example: {pace: {rate: 10/minute, burst: 2, mode: delay, max_delay: 15s}}
   bob@corp.example: {pace: {rate: 1/hour, mode: defer}}
+  carol@corp.example: {pace: {rate: 10/minute, mode: delay, max_delay: 60s}}
 YAML
 cat >"$conf" <<YAML
 rules: $rules
@@ -50,6 +53,7 @@ milter:
   listen: unix:$msock
   pid_file: $m/milter.pid
   authserv_id: mx.lab.test
+  postfix_config_dir: $LAB_PF_CONF
 YAML
 "$ctl" -r "$rules" check >/dev/null || lab_fail "posternctl check refuses the test's rules"
 
@@ -87,8 +91,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# max_delay is checked against Postfix's milter_content_timeout (less 10 s):
+# carol's 60 s is over 30 s - 10 s, alice's 15 s is not
+lab_postconf 'milter_content_timeout = 30s' || lab_fail "postconf failed"
 start_milter
 lab_use_milter "unix:$msock"
+check "at start, carol's max_delay over Postfix's milter timeout is named, alice's is not" \
+    grep -qE 'event=pace_warning rules=1 names="corp/carol@corp.example" milter_content_timeout=30000ms max_delay_used=20000ms' "$mlog"
 
 # send LOGIN TAG: one submission; prints the reply to the message
 send() {

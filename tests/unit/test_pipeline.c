@@ -703,7 +703,9 @@ START_TEST(test_pace_modes)
 {
     write_file("rules/pacey.yaml", "tenant: pacey\ndomains: [pacey.example]\naccounts:\n"
                                    "  d@pacey.example: {pace: {rate: 5/second, mode: delay, max_delay: 2s}}\n"
-                                   "  f@pacey.example: {pace: {rate: 1/hour, mode: defer}}\n");
+                                   "  f@pacey.example: {pace: {rate: 1/hour, mode: defer}}\n"
+                                   "  c@pacey.example: {pace: {rate: 1/second, mode: delay, max_delay: 2s}}\n"
+                                   "  h@pacey.example: {pace: {rate: 1/hour, mode: hold}}\n");
     rules_unref(fx.rules);
     char dir[256], db[300];
     snprintf(dir, sizeof dir, "%s/rules", tmpdir);
@@ -736,6 +738,42 @@ START_TEST(test_pace_modes)
     ck_assert_msg(strncmp(fx.reply, "451 4.7.1 account pacey/f@pacey.example is paced at 1/hour, burst 1: try again in 3", 83) == 0,
                   "%s", fx.reply);
     ck_assert_str_eq(fx.audits[fx.n_audits - 1].action, "defer");
+
+    /* max_delay kept under Postfix's milter timeout (main.c sets the cap
+     * from postconf): a 1 s wait over a 0.5 s cap is deferred, not waited */
+    fx.d.max_delay_cap_ms = 500;
+    ck_assert_int_eq(send_msg(&c, "c@pacey.example", "<c@pacey.example>", " c@pacey.example", "QP5"), PL_CONTINUE);
+    t0 = clock_mono_us();
+    ck_assert_int_eq(send_msg(&c, "c@pacey.example", "<c@pacey.example>", " c@pacey.example", "QP6"), PL_TEMPFAIL);
+    ck_assert_int_lt(clock_mono_us() - t0, 900000); /* it did not wait the second */
+    ck_assert_msg(strstr(fx.reply, "451 4.7.1 account pacey/c@pacey.example is paced at 1/second") == fx.reply, "%s",
+                  fx.reply);
+    fx.d.max_delay_cap_ms = 0;
+
+    /* mode hold: the first goes, the second is held (quarantined, audited
+     * with its queue ID, in the schedule); without a well-formed queue ID
+     * it cannot be scheduled: the on_error answer */
+    fx.quarantined[0] = '\0';
+    ck_assert_int_eq(send_msg(&c, "h@pacey.example", "<h@pacey.example>", " h@pacey.example", "A1B2C3D4E5"), PL_CONTINUE);
+    ck_assert_str_eq(fx.quarantined, "");
+    ck_assert_int_eq(send_msg(&c, "h@pacey.example", "<h@pacey.example>", " h@pacey.example", "A1B2C3D4E6"), PL_CONTINUE);
+    ck_assert_str_eq(fx.quarantined, "postern: account pacey/h@pacey.example is paced at 1/hour, burst 1");
+    const struct rec_audit *held = NULL;
+    for (size_t i = 0; i < fx.n_audits; i++)
+        if (strcmp(fx.audits[i].action, "hold") == 0)
+            held = &fx.audits[i];
+    ck_assert_ptr_nonnull(held);
+    ck_assert_str_eq(held->queue_id, "A1B2C3D4E6");
+    ck_assert_msg(strstr(held->reason, "held: account pacey/h@pacey.example is paced at 1/hour, burst 1; 0 held "
+                                       "before it; release in about ") == held->reason, "%s", held->reason);
+    struct holdq_msg *v = NULL;
+    size_t n = 0;
+    ck_assert(pacer_held_all(fx.d.pacer, &v, &n, &err));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(v[0].queue_id, "A1B2C3D4E6");
+    mem_free(v);
+    fx.reply[0] = '\0';
+    ck_assert_int_eq(send_msg(&c, "h@pacey.example", "<h@pacey.example>", " h@pacey.example", "QP9"), PL_TEMPFAIL);
     pl_close(&c);
     pacer_close(fx.d.pacer);
     fx.d.pacer = NULL;
