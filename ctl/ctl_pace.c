@@ -703,15 +703,12 @@ static bool pace_release_one(const struct ctl *c, const struct holdq_msg *m)
     buf_init(&err);
     buf_printf(&postsuper, "%s/postsuper", c->conf.milter.postfix_command_dir);
     buf_printf(&postqueue, "%s/postqueue", c->conf.milter.postfix_command_dir);
-    char *const argv[] = { postsuper.data, (char *)"-c", c->conf.milter.postfix_config_dir, (char *)"-H",
-                           (char *)m->queue_id, NULL };
     bool ok = false;
-    int st;
     if (!qid_valid(m->queue_id)) {
         fputs("posternctl: the schedule holds ", stderr);
         ctl_put_field(stderr, m->queue_id);
         fputs(", which is not a Postfix queue ID: not released\n", stderr);
-    } else if ((st = cmd_run(argv, NULL, &err)) != 0) {
+    } else if (!postq_release(postsuper.data, c->conf.milter.postfix_config_dir, m->queue_id, &err)) {
         fprintf(stderr, "posternctl: %s: postsuper -H failed: %s; it stays held, in its place\n", m->queue_id,
                 err.len ? err.data : "?");
     } else {

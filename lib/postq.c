@@ -119,3 +119,24 @@ bool postq_deliver(const char *postqueue, const char *config_dir, const char *qu
                            NULL };
     return cmd_run(argv, NULL, err) == 0;
 }
+
+bool postq_release(const char *postsuper, const char *config_dir, const char *queue_id, struct buf *err)
+{
+    if (!qid_valid(queue_id)) {
+        buf_printf(err, "not a Postfix queue ID: \"%.40s\"", queue_id);
+        return false;
+    }
+    char *const argv[] = { (char *)postsuper, (char *)"-c", (char *)config_dir, (char *)"-H", (char *)queue_id,
+                           NULL };
+    struct buf errout;
+    buf_init(&errout);
+    int st = cmd_run_stderr(argv, NULL, &errout, err);
+    char said[64]; /* " ": not the tail of a longer ID */
+    snprintf(said, sizeof said, " %s: released from hold", queue_id);
+    if (st > 0 && strstr(errout.data, said) != NULL) {
+        st = 0;
+        buf_reset(err);
+    }
+    buf_free(&errout);
+    return st == 0;
+}

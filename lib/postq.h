@@ -39,6 +39,13 @@ void postq_list_free(struct postq_list *l);
 /* postqueue -c CONFIG_DIR -j; false with err set when it cannot run or
  * fails (Postfix down: "mail system is down"). */
 bool postq_list(const char *postqueue, const char *config_dir, struct postq_list *out, struct buf *err);
+/* postsuper -c CONFIG_DIR -H QUEUE_ID (the ID checked first; root only):
+ * out of the hold queue into the deferred queue.  postsuper releases the
+ * message and then tells the queue manager; with Postfix stopped that
+ * last step fails (exit 1) although the message was released, which
+ * postsuper says on stderr ("ID: released from hold"): true then too.
+ * False with err set. */
+bool postq_release(const char *postsuper, const char *config_dir, const char *queue_id, struct buf *err);
 /* postqueue -c CONFIG_DIR -i QUEUE_ID (the ID checked first); false with
  * err set. */
 bool postq_deliver(const char *postqueue, const char *config_dir, const char *queue_id, struct buf *err);

@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "cmd.h"
+#include "postq.h"
 #include "qid.h"
 
 #define RELHELPER_LINE_MAX 128
@@ -33,19 +34,10 @@ static int relhelper_run(const char *command_dir, const char *prog, const char *
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", command_dir, prog);
+    if (strcmp(opt, "-H") == 0)
+        return postq_release(path, config_dir, qid, err) ? 0 : 1;
     char *const argv[] = { path, (char *)"-c", (char *)config_dir, (char *)opt, (char *)qid, NULL };
-    struct buf errout;
-    buf_init(&errout);
-    int st = cmd_run_stderr(argv, out, &errout, err);
-    /* postsuper -H moves the file, then tells the queue manager; with
-     * Postfix stopped that last step fails (exit 1) although the message
-     * was released, which postsuper says: it is released */
-    char said[64];
-    snprintf(said, sizeof said, " %s: released from hold", qid != NULL ? qid : ""); /* " ": not a longer ID's tail */
-    if (st > 0 && qid != NULL && strcmp(opt, "-H") == 0 && strstr(errout.data, said) != NULL)
-        st = 0;
-    buf_free(&errout);
-    return st;
+    return cmd_run(argv, out, err);
 }
 
 bool relhelper_handle(const char *command_dir, const char *config_dir, const char *line, struct buf *answer)
