@@ -29,7 +29,6 @@
 
 #include "alloc.h"
 #include "audit.h"
-#include "cmd.h"
 #include "ctl.h"
 #include "grammar.h"
 #include "holdq.h"
