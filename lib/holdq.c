@@ -78,7 +78,7 @@ int holdq_pending(struct store *st, const char *account, bool *paused, struct bu
 
 #define HOLDQ_ACCOUNT_COLS                                                                     \
     "a.account, a.tenant, a.rule_account, a.count, a.period_s, a.burst, a.unit, a.paused, " \
-    "a.last_release_ns, a.held"
+    "a.last_release_ns, a.held, a.claimed"
 
 /* held_ns of the account's first message by seq: the first waiting one
  * (through the index, in seq order) or a claimed one before it (claimed
@@ -102,6 +102,51 @@ static void holdq_account_row(sqlite3_stmt *q, struct holdq_account *a)
     a->paused = sqlite3_column_int(q, 7) != 0;
     a->last_release_ns = sqlite3_column_int64(q, 8);
     a->held = (uint64_t)sqlite3_column_int64(q, 9);
+    a->claimed = (uint64_t)sqlite3_column_int64(q, 10);
+}
+
+int64_t holdq_held(struct store *st, const char *account, bool *paused, struct buf *err)
+{
+    *paused = false;
+    sqlite3_stmt *q = store_stmt(st, "SELECT paused, held FROM pace_account WHERE account = ?1", err);
+    if (q == NULL)
+        return -1;
+    sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC);
+    enum store_step r = store_step(st, q, "reading a paced account", err);
+    int64_t out = 0;
+    if (r == STORE_ROW) {
+        *paused = sqlite3_column_int(q, 0) != 0;
+        out = sqlite3_column_int64(q, 1);
+    }
+    store_stmt_done(q);
+    return r == STORE_FAIL ? -1 : out;
+}
+
+bool holdq_accounts_ready(struct store *st, const struct holdq_account *after, size_t limit,
+                          struct holdq_account *out, size_t *n, struct buf *err)
+{
+    *n = 0;
+    /* both through the partial index pace_account_ready */
+    sqlite3_stmt *q = store_stmt(st,
+                                 after == NULL
+                                     ? "SELECT " HOLDQ_ACCOUNT_COLS " FROM pace_account a WHERE a.paused = 0 AND "
+                                       "a.held > a.claimed ORDER BY a.last_release_ns, a.account LIMIT ?3"
+                                     : "SELECT " HOLDQ_ACCOUNT_COLS " FROM pace_account a WHERE a.paused = 0 AND "
+                                       "a.held > a.claimed AND (a.last_release_ns, a.account) > (?2, ?1) "
+                                       "ORDER BY a.last_release_ns, a.account LIMIT ?3",
+                                 err);
+    if (q == NULL)
+        return false;
+    if (after != NULL) {
+        sqlite3_bind_text(q, 1, after->account, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, after->last_release_ns);
+    }
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
+    enum store_step r;
+    while (*n < limit && (r = store_step(st, q, "listing the paced accounts", err)) == STORE_ROW)
+        holdq_account_row(q, &out[(*n)++]);
+    store_stmt_done(q);
+    return *n == limit || r != STORE_FAIL;
 }
 
 int holdq_account_get(struct store *st, const char *account, struct holdq_account *out, struct buf *err)
@@ -115,7 +160,7 @@ int holdq_account_get(struct store *st, const char *account, struct holdq_accoun
     enum store_step r = store_step(st, q, "reading a paced account", err);
     if (r == STORE_ROW) {
         holdq_account_row(q, out);
-        out->oldest_ns = sqlite3_column_int64(q, 10);
+        out->oldest_ns = sqlite3_column_int64(q, 11);
     }
     store_stmt_done(q);
     return r == STORE_FAIL ? -1 : r == STORE_ROW;
@@ -128,8 +173,7 @@ bool holdq_accounts(struct store *st, bool ready_only, struct holdq_account **ou
     *n = 0;
     const char *sql_ready =
         "SELECT " HOLDQ_ACCOUNT_COLS ", " HOLDQ_OLDEST " FROM pace_account a "
-        "WHERE a.paused = 0 AND a.held > 0 AND EXISTS (SELECT 1 FROM pace_held h "
-        "WHERE h.account = a.account AND h.claimed_ns = 0) ORDER BY a.last_release_ns, a.account";
+        "WHERE a.paused = 0 AND a.held > a.claimed ORDER BY a.last_release_ns, a.account";
     const char *sql_all =
         "SELECT " HOLDQ_ACCOUNT_COLS ", " HOLDQ_OLDEST " FROM pace_account a "
         "WHERE a.held > 0 OR a.paused != 0 ORDER BY a.account";
@@ -144,7 +188,7 @@ bool holdq_accounts(struct store *st, bool ready_only, struct holdq_account **ou
             *out = mem_grow(*out, cap, sizeof **out);
         }
         holdq_account_row(q, &(*out)[*n]);
-        (*out)[*n].oldest_ns = sqlite3_column_int64(q, 10);
+        (*out)[*n].oldest_ns = sqlite3_column_int64(q, 11);
         (*n)++;
     }
     store_stmt_done(q);

@@ -46,6 +46,7 @@ struct holdq_account {
     bool paused;
     int64_t last_release_ns;
     uint64_t held;                    /* messages held (claimed ones included) */
+    uint64_t claimed;                 /* of them, being released */
     int64_t oldest_ns;                /* held_ns of the first one (0: none); holdq_accounts only */
 };
 
@@ -67,6 +68,18 @@ bool holdq_add(struct store *st, const char *queue_id, const struct holdq_accoun
 /* Whether the account has messages held (1) or not (0), and its pause
  * flag (false when unknown); -1 on failure. */
 int holdq_pending(struct store *st, const char *account, bool *paused, struct buf *err);
+
+/* How many messages the account has held (0 when unknown) and its pause
+ * flag; -1 on failure. */
+int64_t holdq_held(struct store *st, const char *account, bool *paused, struct buf *err);
+
+/* One page of the accounts with a message waiting and not paused, in
+ * release order (least recently released first), after the account
+ * `after` of the previous page (NULL: from the start): at most limit into
+ * out[] (oldest_ns not filled).  Through an index: no look at the held
+ * messages.  False on failure. */
+bool holdq_accounts_ready(struct store *st, const struct holdq_account *after, size_t limit,
+                          struct holdq_account *out, size_t *n, struct buf *err);
 
 /* One account; 1 found, 0 not, -1 failure. */
 int holdq_account_get(struct store *st, const char *account, struct holdq_account *out, struct buf *err);

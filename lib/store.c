@@ -74,7 +74,7 @@ static const char *const store_migrations[] = {
     "PRAGMA user_version = 3;",
     /* 4: the hold-mode schedule (holdq.h): the held messages in arrival
      * order (seq) and the paced accounts with their rule, pause flag and
-     * held count (kept by the triggers) */
+     * held and claimed counts (kept by the triggers) */
     "CREATE TABLE pace_account ("
     " account TEXT PRIMARY KEY,"
     " tenant TEXT NOT NULL,"
@@ -83,7 +83,8 @@ static const char *const store_migrations[] = {
     " unit TEXT NOT NULL,"
     " paused INTEGER NOT NULL DEFAULT 0,"
     " last_release_ns INTEGER NOT NULL DEFAULT 0,"
-    " held INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    " held INTEGER NOT NULL DEFAULT 0,"
+    " claimed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE TABLE pace_held ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " queue_id TEXT NOT NULL UNIQUE,"
@@ -92,9 +93,19 @@ static const char *const store_migrations[] = {
     " claimed_ns INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX pace_held_account ON pace_held(account, claimed_ns, seq);"
     "CREATE TRIGGER pace_held_add AFTER INSERT ON pace_held BEGIN"
-    " UPDATE pace_account SET held = held + 1 WHERE account = new.account; END;"
+    " UPDATE pace_account SET held = held + 1, claimed = claimed + (new.claimed_ns != 0)"
+    " WHERE account = new.account; END;"
     "CREATE TRIGGER pace_held_del AFTER DELETE ON pace_held BEGIN"
-    " UPDATE pace_account SET held = held - 1 WHERE account = old.account; END;"
+    " UPDATE pace_account SET held = held - 1, claimed = claimed - (old.claimed_ns != 0)"
+    " WHERE account = old.account; END;"
+    "CREATE TRIGGER pace_held_claim AFTER UPDATE OF claimed_ns ON pace_held"
+    " WHEN (old.claimed_ns = 0) != (new.claimed_ns = 0) BEGIN"
+    " UPDATE pace_account SET claimed = claimed + (CASE WHEN new.claimed_ns != 0 THEN 1 ELSE -1 END)"
+    " WHERE account = new.account; END;"
+    /* the accounts with a message waiting, in release order, without a
+     * look into pace_held per account (the release scheduler's question) */
+    "CREATE INDEX pace_account_ready ON pace_account(last_release_ns, account)"
+    " WHERE paused = 0 AND held > claimed;"
     "PRAGMA user_version = 4;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))

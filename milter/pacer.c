@@ -177,16 +177,16 @@ static bool pacer_decide_hold(struct pacer *p, struct pacer_set *set, const stru
                               const struct pacer_hold *hold, int64_t now_ns, struct pacer_decision *out,
                               struct buf *err)
 {
-    struct holdq_account a;
-    int found = holdq_account_get(p->st, b[0].key, &a, err);
-    if (found < 0)
+    bool paused;
+    int64_t held = holdq_held(p->st, b[0].key, &paused, err);
+    if (held < 0)
         return false;
-    bool waiting = found == 1 && (a.held > 0 || a.paused);
-    if (!waiting && out->wait_ns == 0) {
+    if (held == 0 && !paused && out->wait_ns == 0) {
         pacer_set_take(set, now_ns);
         return pacer_write(p, set->s, set->m, err);
     }
-    uint64_t before = found == 1 ? a.held : 0;
+    uint64_t before = (uint64_t)held;
+    struct holdq_account a;
     memset(&a, 0, sizeof a);
     snprintf(a.account, sizeof a.account, "%s", b[0].key);
     snprintf(a.tenant, sizeof a.tenant, "%s", hold->tenant);
@@ -281,20 +281,13 @@ static void pacer_recorded(const struct holdq_account *a, struct pace *pc)
     pc->mode = PACE_HOLD;
 }
 
-int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_t now_ns,
-                       struct pacer_release *out, int64_t *next_ns, struct buf *err)
+/* The release side's look at one page of ready accounts (under the
+ * lock): 1 when one was due (claimed and charged), 0 none, -1 failure. */
+static int pacer_release_page(struct pacer *p, struct holdq_account *acc, size_t n, pacer_rules_fn *rules,
+                              void *arg, int64_t now_ns, struct pacer_release *out, int64_t *next_ns,
+                              struct buf *err)
 {
-    *next_ns = 0;
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&p->mu);
-    struct holdq_account *acc = NULL;
-    size_t n = 0;
-    int rc = 0;
-    if (!holdq_accounts(p->st, true, &acc, &n, err)) {
-        pthread_mutex_unlock(&p->mu);
-        return -1;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct pace own_rule, tenant_rule;
         memset(&own_rule, 0, sizeof own_rule);
         memset(&tenant_rule, 0, sizeof tenant_rule);
@@ -315,10 +308,8 @@ int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_
                 *next_ns = now_ns + wait;
             continue;
         }
-        if (!store_begin(p->st, true, err)) {
-            rc = -1;
-            break;
-        }
+        if (!store_begin(p->st, true, err))
+            return -1;
         int got = holdq_claim_head(p->st, acc[i].account, now_ns, &out->msg, err);
         if (got == 1) {
             pacer_set_take_strict(&set, now_ns);
@@ -328,19 +319,41 @@ int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_
         if (got < 0 || !store_commit(p->st, err)) {
             store_rollback(p->st);
             pacer_set_restore(&set);
-            rc = -1;
-            break;
+            return -1;
         }
         if (got == 1) {
             out->account = acc[i];
             const struct pace *shown = own != NULL ? own : tp;
             snprintf(out->rate, sizeof out->rate, "%llu/%s, burst %llu", (unsigned long long)shown->rate.count,
                      shown->rate.unit != NULL ? shown->rate.unit : "period", (unsigned long long)shown->burst);
-            rc = 1;
+            return 1;
         }
     }
-    mem_free(acc);
+    return 0;
+}
+
+int pacer_release_next(struct pacer *p, pacer_rules_fn *rules, void *arg, int64_t now_ns,
+                       struct pacer_release *out, int64_t *next_ns, struct buf *err)
+{
+    *next_ns = 0;
+    memset(out, 0, sizeof *out);
+    enum { PAGE = 32 }; /* accounts read at once, until one is due */
+    struct holdq_account *acc = mem_grow(NULL, PAGE, sizeof *acc);
+    struct holdq_account last;
+    size_t n = PAGE;
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    for (bool first = true; rc == 0 && n == PAGE; first = false) {
+        if (!holdq_accounts_ready(p->st, first ? NULL : &last, PAGE, acc, &n, err)) {
+            rc = -1;
+            break;
+        }
+        if (n > 0)
+            last = acc[n - 1];
+        rc = pacer_release_page(p, acc, n, rules, arg, now_ns, out, next_ns, err);
+    }
     pthread_mutex_unlock(&p->mu);
+    mem_free(acc);
     return rc;
 }
 

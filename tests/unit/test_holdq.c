@@ -361,6 +361,21 @@ START_TEST(test_claim_head)
     ck_assert_str_eq(s, "GGGGGG01,GGGGGG03,GGGGGG04");
     /* claimed rows still count as held; the other account is untouched */
     ck_assert_uint_eq(get("acme/a").held, 3);
+    ck_assert_uint_eq(get("acme/a").claimed, 3); /* kept by the triggers */
+    ck_assert_uint_eq(get("acme/b").claimed, 0);
+    ck_assert(holdq_unclaim(st, "GGGGGG03", &err));
+    ck_assert_uint_eq(get("acme/a").claimed, 2);
+    ck_assert(holdq_done(st, "GGGGGG01", true, T0 + 8 * MS, &err));
+    ck_assert_uint_eq(get("acme/a").claimed, 1);
+    ck_assert_uint_eq(get("acme/a").held, 2);
+    /* the ready page, through the index: a (one waiting again) and b */
+    struct holdq_account page[4];
+    size_t np;
+    ck_assert(holdq_accounts_ready(st, NULL, 4, page, &np, &err));
+    ck_assert_uint_eq(np, 2);
+    ck_assert(holdq_accounts_ready(st, &page[0], 4, page, &np, &err)); /* after the first */
+    ck_assert_uint_eq(np, 1);
+    ck_assert(holdq_claim_head(st, "acme/a", T0 + 9 * MS, &m, &err) == 1);
     ck_assert_int_eq(holdq_claim_head(st, "acme/b", T0, &m, &err), 1);
     ck_assert_str_eq(m.queue_id, "GGGGGG02");
 }
