@@ -21,15 +21,19 @@ static bool holdq_exec(struct store *st, sqlite3_stmt *q, const char *what, stru
     return r == STORE_DONE;
 }
 
-bool holdq_add(struct store *st, const char *queue_id, const struct holdq_account *a, int64_t now_ns,
-               struct buf *err)
+/* Insert or update an account's row: its rule (hold: a message of it is
+ * held under that rule) or only its pause flag (posternctl). */
+static bool holdq_account_upsert(struct store *st, const struct holdq_account *a, bool hold, struct buf *err)
 {
     sqlite3_stmt *q = store_stmt(st,
-                                 "INSERT INTO pace_account (account, tenant, rule_account, count, period_s, "
-                                 "burst, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                                 "ON CONFLICT (account) DO UPDATE SET tenant = excluded.tenant, "
-                                 "rule_account = excluded.rule_account, count = excluded.count, "
-                                 "period_s = excluded.period_s, burst = excluded.burst, unit = excluded.unit",
+                                 hold ? "INSERT INTO pace_account (account, tenant, rule_account, count, period_s, "
+                                        "burst, unit, paused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                                        "ON CONFLICT (account) DO UPDATE SET tenant = excluded.tenant, "
+                                        "rule_account = excluded.rule_account, count = excluded.count, "
+                                        "period_s = excluded.period_s, burst = excluded.burst, unit = excluded.unit"
+                                      : "INSERT INTO pace_account (account, tenant, rule_account, count, period_s, "
+                                        "burst, unit, paused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                                        "ON CONFLICT (account) DO UPDATE SET paused = excluded.paused",
                                  err);
     if (q == NULL)
         return false;
@@ -40,8 +44,16 @@ bool holdq_add(struct store *st, const char *queue_id, const struct holdq_accoun
     sqlite3_bind_int64(q, 5, (sqlite3_int64)a->period_s);
     sqlite3_bind_int64(q, 6, (sqlite3_int64)a->burst);
     sqlite3_bind_text(q, 7, a->unit, -1, SQLITE_STATIC);
-    if (!holdq_exec(st, q, "recording a paced account", err))
+    sqlite3_bind_int(q, 8, hold ? 0 : a->paused);
+    return holdq_exec(st, q, "recording a paced account", err);
+}
+
+bool holdq_add(struct store *st, const char *queue_id, const struct holdq_account *a, int64_t now_ns,
+               struct buf *err)
+{
+    if (!holdq_account_upsert(st, a, true, err))
         return false;
+    sqlite3_stmt *q;
     /* a reused queue ID: the old message is gone (its row goes, the
      * trigger keeps the counts) */
     q = store_stmt(st, "DELETE FROM pace_held WHERE queue_id = ?1", err);
@@ -319,20 +331,5 @@ int holdq_set_paused(struct store *st, const char *account, bool paused, struct 
 
 bool holdq_account_put(struct store *st, const struct holdq_account *a, struct buf *err)
 {
-    sqlite3_stmt *q = store_stmt(st,
-                                 "INSERT INTO pace_account (account, tenant, rule_account, count, period_s, "
-                                 "burst, unit, paused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                                 "ON CONFLICT (account) DO UPDATE SET paused = excluded.paused",
-                                 err);
-    if (q == NULL)
-        return false;
-    sqlite3_bind_text(q, 1, a->account, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, a->tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, a->rule_account, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 4, (sqlite3_int64)a->count);
-    sqlite3_bind_int64(q, 5, (sqlite3_int64)a->period_s);
-    sqlite3_bind_int64(q, 6, (sqlite3_int64)a->burst);
-    sqlite3_bind_text(q, 7, a->unit, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 8, a->paused);
-    return holdq_exec(st, q, "recording a paced account", err);
+    return holdq_account_upsert(st, a, false, err);
 }

@@ -1029,6 +1029,42 @@ lab_use_milter() {
     lab_postfix_reload || lab_fail "postfix reload failed"
 }
 
+# lab_milter_start BINARY CONF LOG: postern-milter BINARY -f -c CONF in the
+# lab's network namespace, its output appended to LOG; waits (60 s) for
+# its start line.  Sets LAB_MILTER_PID (lab_milter_stop ends it).
+LAB_MILTER_PID=""
+_lab_count_ge() { # _lab_count_ge FILE REGEX N
+    local n
+    n=$(grep -cE -- "$2" "$1" 2>/dev/null) || n=0
+    ((n >= $3))
+}
+lab_milter_start() {
+    local bin=$1 conf=$2 log=$3 n
+    : >>"$log"
+    n=$(grep -c 'event=start ' "$log" 2>/dev/null) || n=0
+    ip netns exec "$LAB_NS" "$bin" -f -c "$conf" >>"$log" 2>&1 &
+    LAB_MILTER_PID=$!
+    lab_wait_for 60 _lab_count_ge "$log" 'event=start ' $((n + 1)) || {
+        tail -20 "$log"
+        lab_fail "postern-milter did not start with $conf"
+    }
+}
+_lab_milter_gone() { ! kill -0 "$LAB_MILTER_PID" 2>/dev/null; }
+# lab_milter_stop [SIGNAL]: SIGTERM (default) or SIGNAL to the milter of
+# lab_milter_start, and wait for its end.  With SIGTERM Postfix lets go of
+# it first (lab_use_milter ""): no session thread is left at the stop, so
+# that the exit is clean under valgrind (libspf2 keeps a resolver state per
+# session thread, closed when the thread ends).
+lab_milter_stop() {
+    local sig=${1:-TERM}
+    [ -n "$LAB_MILTER_PID" ] || return 0
+    [ "$sig" = TERM ] && lab_use_milter ""
+    kill "-$sig" "$LAB_MILTER_PID" 2>/dev/null
+    lab_wait_for 60 _lab_milter_gone || lab_fail "postern-milter ignored SIG$sig"
+    wait "$LAB_MILTER_PID" 2>/dev/null
+    LAB_MILTER_PID=
+}
+
 # lab_reply: the server's answer to the message of the last lab_send (in
 # $LAB_SWAKS_LOG: the reply after the data, or the first error).
 lab_reply() {

@@ -194,29 +194,9 @@ YAML
 }
 write_conf "$conf"
 
-mpid=
-start_milter() { # start_milter CONF
-    local n
-    : >>"$mlog"
-    n=$(log_count 'event=start ')
-    ip netns exec "$LAB_NS" "$milter" -f -c "$1" >>"$mlog" 2>&1 &
-    mpid=$!
-    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
-}
-milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
+start_milter() { lab_milter_start "$milter" "$1" "$mlog"; } # start_milter CONF
 use_milter() { lab_use_milter "$1"; }
-# Postfix lets go of the milter first (its idle smtpd processes keep their
-# milter connection; the reload ends them): no session thread is left at
-# the stop, so that under valgrind the exit is clean (libspf2 keeps a
-# resolver state per session thread, closed when the thread ends).
-stop_milter() {
-    [ -n "$mpid" ] || return 0
-    use_milter ""
-    kill -TERM "$mpid" 2>/dev/null
-    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
-    wait "$mpid" 2>/dev/null
-    mpid=
-}
+stop_milter() { lab_milter_stop; }
 start_milter "$conf"
 use_milter "unix:$msock"
 

@@ -65,27 +65,11 @@ check() { # check DESCRIPTION CMD...: PASS or FAIL, and go on
 }
 log_count() { grep -cE -- "$1" "$mlog" 2>/dev/null || true; }
 log_has_n() { (($(log_count "$1") >= $2)); }
-mpid=
-start_milter() {
-    local n
-    : >>"$mlog"
-    n=$(log_count 'event=start ')
-    ip netns exec "$LAB_NS" "$milter" -f -c "$conf" >>"$mlog" 2>&1 &
-    mpid=$!
-    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
-}
-milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
-stop_milter() {
-    [ -n "$mpid" ] || return 0
-    lab_use_milter ""
-    kill -TERM "$mpid" 2>/dev/null
-    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
-    wait "$mpid" 2>/dev/null
-    mpid=
-}
+start_milter() { lab_milter_start "$milter" "$conf" "$mlog"; }
+stop_milter() { lab_milter_stop; }
 cleanup() {
     local rc=$?
-    [ -n "$mpid" ] && kill -KILL "$mpid" 2>/dev/null
+    [ -n "$LAB_MILTER_PID" ] && kill -KILL "$LAB_MILTER_PID" 2>/dev/null
     lab_down
     exit "$rc"
 }

@@ -73,26 +73,11 @@ check() { # check DESCRIPTION CMD...: PASS or FAIL, and go on
 }
 log_count() { grep -cE -- "$1" "$mlog" 2>/dev/null || true; }
 log_has_n() { (($(log_count "$1") >= $2)); }
-mpid=
-start_milter() {
-    local n
-    : >>"$mlog"
-    n=$(log_count 'event=start ')
-    ip netns exec "$LAB_NS" "$milter" -f -c "$conf" >>"$mlog" 2>&1 &
-    mpid=$!
-    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start"; }
-}
-milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
-stop_milter() { # stop_milter [SIGNAL]
-    [ -n "$mpid" ] || return 0
-    kill "-${1:-TERM}" "$mpid" 2>/dev/null
-    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIG${1:-TERM}"
-    wait "$mpid" 2>/dev/null
-    mpid=
-}
+start_milter() { lab_milter_start "$milter" "$conf" "$mlog"; }
+stop_milter() { lab_milter_stop "$@"; } # stop_milter [SIGNAL]
 cleanup() {
     local rc=$?
-    [ -n "$mpid" ] && kill -KILL "$mpid" 2>/dev/null
+    [ -n "$LAB_MILTER_PID" ] && kill -KILL "$LAB_MILTER_PID" 2>/dev/null
     lab_down
     exit "$rc"
 }
@@ -110,8 +95,6 @@ start_milter
 lab_use_milter "unix:$msock"
 check "no warning that hold is not enforced" test "$(log_count 'not enforced')" = 0
 
-sink_base=$(lab_sink_count)
-audit_json() { "$ctl" -c "$conf" audit --json 2>/dev/null; }
 # sink_ids: the Message-IDs of the test's messages in the sink, in arrival order, with arrival times
 sink_ids() {
     local f

@@ -84,12 +84,11 @@ log_count() { grep -cE -- "$1" "$mlog" 2>/dev/null || true; }
 log_has_n() { (($(log_count "$1") >= $2)); }
 
 # --- teardown: the milter, the fake scanners, the scanners, then the lab ---------
-mpid=
 fake_pids=()
 cleanup() {
     local rc=$? p
     trap '' INT TERM HUP
-    [ -n "$mpid" ] && kill -TERM "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
+    [ -n "$LAB_MILTER_PID" ] && kill -TERM "$LAB_MILTER_PID" 2>/dev/null && wait "$LAB_MILTER_PID" 2>/dev/null
     for p in "${fake_pids[@]}"; do
         kill -TERM "$p" 2>/dev/null
         wait "$p" 2>/dev/null
@@ -185,24 +184,9 @@ YAML
 }
 write_conf "$conf" "unix:$LAB_CLAMD_SOCK" "inet:127.0.0.1:$LAB_SPAMD_PORT"
 
-start_milter() { # start_milter CONF
-    local n
-    : >>"$mlog"
-    n=$(log_count 'event=start ')
-    ip netns exec "$LAB_NS" "$milter" -f -c "$1" >>"$mlog" 2>&1 &
-    mpid=$!
-    lab_wait_for 60 log_has_n 'event=start ' $((n + 1)) || { tail -20 "$mlog"; lab_fail "postern-milter did not start with $1"; }
-}
-milter_gone() { ! kill -0 "$mpid" 2>/dev/null; }
+start_milter() { lab_milter_start "$milter" "$1" "$mlog"; } # start_milter CONF
 use_milter() { lab_use_milter "$1"; }
-stop_milter() { # Postfix lets go first, so that no session is left at the stop
-    [ -n "$mpid" ] || return 0
-    use_milter ""
-    kill -TERM "$mpid" 2>/dev/null
-    lab_wait_for 60 milter_gone || lab_fail "postern-milter ignored SIGTERM"
-    wait "$mpid" 2>/dev/null
-    mpid=
-}
+stop_milter() { lab_milter_stop; }
 
 # --- sending and looking -------------------------------------------------------------------
 reply=
@@ -462,7 +446,7 @@ sys.exit(0 if sys.argv[2] == "1" and a["clamd"]["status"] == "down" and a["clamd
          and a["spamd"]["status"] == "ok" else 1)' "$got" "$rc"
 expect "clamd stopped, clamd.on_failure tempfail (default)" $t down@dflt.example "$msg.clean" '^451 4\.3\.0 ' \
     tempfail '^clamd\.|^scan' 'clamd'
-check "postern-milter is still running" kill -0 "$mpid"
+check "postern-milter is still running" kill -0 "$LAB_MILTER_PID"
 stop_milter
 
 # --- run 2: clamd.on_failure: accept ---------------------------------------------------------------------------
@@ -571,7 +555,7 @@ expect "spamd answers garbage: the next message is served too" 127.0.0.5 garbage
     '^250 ' accept '^spamd\.|^scan' 'spamd'
 check "spamd garbage: each message was sent to it once" \
     test "$(($(grep -c 'garbage connection' "$fake_log") - n_garbage0))" = 2
-check "postern-milter is still running" kill -0 "$mpid"
+check "postern-milter is still running" kill -0 "$LAB_MILTER_PID"
 stop_milter
 check "SIGTERM: the daemon stopped cleanly" log_has_n 'event=stop .*status=0' 3
 
