@@ -61,6 +61,13 @@ int cmd_run(char *const argv[], struct buf *out, struct buf *err)
 int cmd_run_stderr(char *const argv[], struct buf *out, struct buf *errout, struct buf *err)
 {
     static char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+    /* checked first: posix_spawn reports a program it cannot execute
+     * only as the child's exit status under some implementations (and
+     * under valgrind), which would read as the program's own */
+    if (access(argv[0], X_OK) != 0) {
+        buf_printf(err, "cannot run %s: %s", argv[0], strerror(errno));
+        return -1;
+    }
     int op[2], ep[2];
     if (pipe2(op, O_CLOEXEC) != 0) {
         buf_printf(err, "cannot run %s: pipe: %s", argv[0], strerror(errno));
