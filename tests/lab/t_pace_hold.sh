@@ -3,8 +3,9 @@
 # Postfix, with its real hold queue:
 #  - newsletter@acme.example, paced at 600/minute with burst 10 in mode
 #    hold, submits 200 messages in one session: all are accepted at once
-#    (250); 10 go at once, the rest are held and released by
-#    postern-milter at 10 per second, through postsuper -H and postqueue -i
+#    (250); the burst (10, a few more on a slow machine) goes at once,
+#    the rest are held and released by postern-milter at 10 per second,
+#    through postsuper -H and postqueue -i
 #    (queue_run_delay is 300 s here: only postqueue -i makes them leave);
 #  - halfway through, postern-milter is killed (-9) and restarted; later
 #    Postfix is stopped and started again;
@@ -106,9 +107,10 @@ sink_n() { (($(sink_ids | wc -l) >= $1)); }
 
 # --- 200 messages in one session ------------------------------------------------------
 N=200
-ip netns exec "$LAB_NS" "$py" - "$N" >"$m/submit.out" 2>&1 <<'PY'
-import smtplib, sys
+ip netns exec "$LAB_NS" "$py" - "$N" "$m/submit.times" >"$m/submit.out" 2>&1 <<'PY'
+import smtplib, sys, time
 n = int(sys.argv[1])
+times = open(sys.argv[2], "w")
 s = smtplib.SMTP("127.0.0.1", 587, timeout=120)
 s.login("newsletter@acme.example", "secret")
 ok = 0
@@ -118,6 +120,7 @@ for i in range(1, n + 1):
     try:
         s.sendmail("newsletter@acme.example", ["reader%d@remote.example" % i], msg)
         ok += 1
+        times.write("%.6f\n" % time.time())
     except smtplib.SMTPException as e:
         print("refused %d: %s" % (i, e))
 s.quit()
@@ -125,7 +128,19 @@ print("accepted %d" % ok)
 PY
 check "all $N submissions accepted at once ($(tail -1 "$m/submit.out"))" grep -qx "accepted $N" "$m/submit.out"
 nheld=$(log_count 'event=audit .*action=hold ')
-check "the first 10 went, $((N - 10)) were held (audited: $nheld holds)" test "$nheld" = $((N - 10))
+went=$((N - nheld))
+# the burst (10) goes at once; the bucket refills at 10 a second while the
+# submissions go on, so a slow machine may let a few more go before the
+# first is held (and every one after it is held: they keep their order)
+went_ok() {
+    "$py" - "$m/submit.times" "$went" <<'PY'
+import sys
+t = [float(x) for x in open(sys.argv[1])]
+went = int(sys.argv[2])
+sys.exit(0 if 10 <= went <= 10 + int((t[went - 1] - t[0]) * 10) + 1 else 1)
+PY
+}
+check "the burst went at once, the rest were held ($went went, $nheld held)" went_ok
 
 # --- kill -9 halfway, restart ---------------------------------------------------------
 lab_wait_for 120 sink_n 90 || lab_fail "the releases did not reach 90 messages"
@@ -144,34 +159,36 @@ sink_ids >"$m/arrivals"
 check "every message arrived exactly once ($(wc -l <"$m/arrivals") files, $(cut -d' ' -f2 "$m/arrivals" | sort -u | wc -l) Message-IDs)" \
     test "$(cut -d' ' -f2 "$m/arrivals" | sort -u | wc -l)" = "$N" -a "$(wc -l <"$m/arrivals")" = "$N"
 in_order() {
-    "$py" - "$m/arrivals" <<'PY'
+    "$py" - "$m/arrivals" "$went" <<'PY'
 import sys
 ids = [l.split()[1] for l in open(sys.argv[1])]
-# the first 10 were not held: Postfix sends messages queued together in
+went = int(sys.argv[2])
+# those that went were not held: Postfix sends messages queued together in
 # no set order; they come before every held one, which leave in order
-first = sorted(ids[:10]) == ["hold-%03d@acme.example" % (i + 1) for i in range(10)]
+first = sorted(ids[:went]) == ["hold-%03d@acme.example" % (i + 1) for i in range(went)]
 if not first:
-    print("  the first 10 arrivals are not the 10 messages that were not held: %s" % ids[:10])
-bad = [(i, x) for i, x in enumerate(ids) if i >= 10 and x != "hold-%03d@acme.example" % (i + 1)]
+    print("  the first %d arrivals are not the messages that were not held: %s" % (went, ids[:went]))
+bad = [(i, x) for i, x in enumerate(ids) if i >= went and x != "hold-%03d@acme.example" % (i + 1)]
 bad = bad if first else bad + [(0, "")]
 for i, x in bad[:10]:
     print("  position %d: %s" % (i + 1, x))
 sys.exit(1 if bad else 0)
 PY
 }
-check "in submission order (the first 10, which were not held, before the rest)" in_order
+check "in submission order (the $went not held before the rest)" in_order
 [ -n "${LAB_KEEP_ARRIVALS:-}" ] && cp "$m/arrivals" "$LAB_KEEP_ARRIVALS" && grep -E 'event=(audit .*action=release|pace_)' "$mlog" >"$LAB_KEEP_ARRIVALS.log"
-pace=$("$py" - "$m/arrivals" "$t_kill" "$t_pf" <<'PY'
+pace=$("$py" - "$m/arrivals" "$went" "$t_kill" "$t_pf" <<'PY'
 import sys
 t = [float(l.split()[0]) for l in open(sys.argv[1])]
-cuts = sorted(float(x) for x in sys.argv[2:])
-# the held messages (after the burst of 10), split at the interruptions;
+went = int(sys.argv[2])
+cuts = sorted(float(x) for x in sys.argv[3:])
+# the held messages (after those that went at once), split at the interruptions;
 # after each, the account's burst may go at once: skip 10 there too
 segs, cur = [], []
 edges = iter(cuts + [float("inf")])
 edge = next(edges)
 skip = 0
-for x in t[10:]:
+for x in t[went:]:
     if x > edge:
         segs.append(cur); cur = []; skip = 5
         while x > edge:
@@ -193,7 +210,7 @@ PY
 )
 check "released at the pace, 100 ms a message within 5%, between the interruptions ($pace)" grep -q '^ok ' <<<"$pace"
 nrel=$(log_count 'event=audit .*queue_id=[0-9A-Za-z]+ .*action=release ')
-check "each release audited with its queue ID ($nrel of $((N - 10)))" test "$nrel" = $((N - 10))
+check "each release audited with its queue ID ($nrel of $nheld)" test "$nrel" = "$nheld"
 check "the restart found nothing lost (the schedule is empty: $("$ctl" -c "$conf" pacing 2>&1 | tail -1))" \
     test "$(sqlite3 "$m/state/pace.sqlite" 'SELECT COUNT(*) FROM pace_held')" = 0
 
