@@ -21,13 +21,17 @@
  *      a path that is not a socket, is refused; a stale one is replaced;
  *      the new one is made 0666 (Postfix's smtpd connects as postfix; the
  *      directory guards it, as for Postfix's own sockets);
+ *   5b. fork the release helper of pace mode hold (relhelper.h), the one
+ *      part that keeps root;
  *   6. drop privileges to `user`;
  *   7. read the active DKIM keys as `user` -- the user that re-reads them
  *      on SIGHUP, so that what starts also reloads: a key that cannot be
  *      read refuses the start, each error with the rule's
  *      file:line:column and the key file;
- *   8. open the audit sink (msink.h: journal and store in state_dir)
- *      after the drop, so that its files belong to `user`;
+ *   8. open the pacing store (pacer.h) and the audit sink (msink.h:
+ *      journal and store in state_dir) after the drop, so that their files
+ *      belong to `user`; start the release thread of mode hold
+ *      (releaser.h);
  *   9. serve (adapter_run(): smfi_main) until SIGTERM/SIGINT; let the
  *      connections in progress finish (up to 10 s), close the sink, remove
  *      the pid file and, when it is still ours to remove, the unix socket.
@@ -884,7 +888,8 @@ static void milter_pace_rules(void *arg, const struct holdq_account *a, struct p
 }
 
 /* 5b. the privileged release helper of mode hold (relhelper.h), forked
- * while still root: it runs postsuper -H, nothing else. */
+ * while still root: postsuper -H and postqueue -i of well-formed queue
+ * IDs, postqueue -j, nothing else. */
 static void milter_relhelper_start(struct milter *m)
 {
     struct buf err;
