@@ -102,6 +102,14 @@ int ctl_dkim_dns(struct ctl *c, int argc, char **argv);
 int ctl_dkim_check(struct ctl *c, int argc, char **argv);
 /* ctl_scan.c: scanners. */
 int ctl_scanners(struct ctl *c, int argc, char **argv);
+/* A duration for people: "3 min 20 s", "2 h", "< 1 s" (the two largest
+ * units). */
+void ctl_duration(int64_t secs, char *out, size_t size);
+/* ctl_postfix.c: the main.cf and master.cf lines the rules need, and
+ * with --check their differences from the running Postfix */
+int ctl_postfix_config(struct ctl *c, int argc, char **argv);
+/* ctl_queue.c: Postfix's queue per tenant and account */
+int ctl_queue(struct ctl *c, int argc, char **argv);
 /* ctl_pace.c: pacing [ACCOUNT], pacing release|pause|resume ACCOUNT. */
 int ctl_pacing(struct ctl *c, int argc, char **argv);
 int ctl_pacing_release(struct ctl *c, int argc, char **argv);

@@ -96,27 +96,7 @@ static void pace_key_tenant(const char *key, const char *who, char *out, size_t 
 /* "3 min 20 s": the two largest units of a duration, "< 1 s" under one. */
 static void pace_dur(int64_t ns, char *out, size_t size)
 {
-    static const struct {
-        int64_t secs;
-        const char *name;
-    } u[] = { { 86400, "d" }, { 3600, "h" }, { 60, "min" }, { 1, "s" } };
-    int64_t s = ns > 0 ? ns / 1000000000 : 0;
-    if (s < 1) {
-        snprintf(out, size, "< 1 s");
-        return;
-    }
-    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
-        if (s < u[i].secs)
-            continue;
-        long long big = (long long)(s / u[i].secs), small = 0;
-        if (i + 1 < sizeof u / sizeof u[0])
-            small = (long long)(s % u[i].secs / u[i + 1].secs);
-        if (small > 0)
-            snprintf(out, size, "%lld %s %lld %s", big, u[i].name, small, u[i + 1].name);
-        else
-            snprintf(out, size, "%lld %s", big, u[i].name);
-        return;
-    }
+    ctl_duration(ns > 0 ? ns / 1000000000 : 0, out, size);
 }
 
 /* "600/minute, burst 10": the rule recorded at the account's last hold. */

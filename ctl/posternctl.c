@@ -491,6 +491,30 @@ static int ctl_config_show(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+void ctl_duration(int64_t secs, char *out, size_t size)
+{
+    static const struct {
+        int64_t secs;
+        const char *name;
+    } u[] = { { 86400, "d" }, { 3600, "h" }, { 60, "min" }, { 1, "s" } };
+    if (secs < 1) {
+        snprintf(out, size, "< 1 s");
+        return;
+    }
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        if (secs < u[i].secs)
+            continue;
+        long long big = (long long)(secs / u[i].secs), small = 0;
+        if (i + 1 < sizeof u / sizeof u[0])
+            small = (long long)(secs % u[i].secs / u[i + 1].secs);
+        if (small > 0)
+            snprintf(out, size, "%lld %s %lld %s", big, u[i].name, small, u[i + 1].name);
+        else
+            snprintf(out, size, "%lld %s", big, u[i].name);
+        return;
+    }
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
     { "check", NULL, 0, 0, "check", ctl_check },
     { "rules", "show", 1, 1, "rules show TENANT", ctl_rules_show },
@@ -512,6 +536,8 @@ static const struct ctl_cmd ctl_cmds[] = {
     { "dns", NULL, -1, -1, "dns TENANT [--json]", ctl_dkim_dns },
     { "dkim", "check", -1, -1, "dkim check TENANT", ctl_dkim_check },
     { "scanners", NULL, -1, -1, "scanners [--json]", ctl_scanners },
+    { "postfix-config", NULL, -1, -1, "postfix-config [--check] [--json]", ctl_postfix_config },
+    { "queue", NULL, -1, -1, "queue [--tenant T] [--json]", ctl_queue },
     /* "pacing" without a subcommand last: the others match first */
     { "pacing", "release", -1, -1, "pacing release ACCOUNT [--all | --count N]", ctl_pacing_release },
     { "pacing", "pause", -1, -1, "pacing pause ACCOUNT", ctl_pacing_pause },
