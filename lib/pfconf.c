@@ -26,6 +26,14 @@ static void strv_free(char **v, size_t n)
     mem_free(v);
 }
 
+/* The text of b, b freed. */
+static char *buf_take(struct buf *b)
+{
+    char *s = buf_detach(b);
+    buf_free(b);
+    return s;
+}
+
 static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *str_printf(const char *fmt, ...)
 {
@@ -35,7 +43,7 @@ static char *str_printf(const char *fmt, ...)
     va_start(ap, fmt);
     buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    return buf_detach(&b);
+    return buf_take(&b);
 }
 
 static bool is_blank(char c)
@@ -218,7 +226,7 @@ char *pfconf_endpoint_abs(const char *endpoint, const char *queue_dir)
         }
         buf_putc(&b, *p);
     }
-    return buf_detach(&b);
+    return buf_take(&b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -268,7 +276,7 @@ static void extra_warn(struct pfconf_want *w, const struct pfconf_transport *t, 
     pos_format(&t->pos, &m);
     buf_printf(&m, "): one smtp transport binds one of each; it binds %s%s%s, the others are not used",
                t->bind4 ? t->bind4 : "", t->bind4 && t->bind6 ? " and " : "", t->bind6 ? t->bind6 : "");
-    strv_add(&w->warnings, &w->n_warnings, buf_detach(&m));
+    strv_add(&w->warnings, &w->n_warnings, buf_take(&m));
 }
 
 static void outbound_add(struct pfconf_want *w, const struct outbound *o, const char *user)
@@ -300,7 +308,7 @@ static void outbound_add(struct pfconf_want *w, const struct outbound *o, const 
     for (size_t i = 0; i < o->n_ips; i++)
         buf_printf(&ips, "%s%s", i ? " " : "", all[i]);
     strv_free(all, o->n_ips);
-    t.ips = buf_detach(&ips);
+    t.ips = buf_take(&ips);
 
     struct pfconf_transport *have = NULL;
     for (size_t i = 0; i < w->n_transports && have == NULL; i++)
@@ -345,7 +353,7 @@ static void outbound_add(struct pfconf_want *w, const struct outbound *o, const 
         buf_printf(&m, ") and ips [%s] helo %s (", t.ips, t.helo ? t.helo : "-");
         pos_format(&t.pos, &m);
         buf_puts(&m, ")");
-        strv_add(&w->errors, &w->n_errors, buf_detach(&m));
+        strv_add(&w->errors, &w->n_errors, buf_take(&m));
     }
     mem_free(t.name);
     mem_free(t.bind4);
@@ -639,11 +647,11 @@ static void diff_add(struct pfconf_diffs *d, const char *where, const char *name
         struct buf p;
         buf_init(&p);
         pos_format(pos, &p);
-        x.rules = buf_detach(&p);
+        x.rules = buf_take(&p);
         buf_printf(&b, " (%s)", x.rules);
     }
     mem_free(text);
-    x.text = buf_detach(&b);
+    x.text = buf_take(&b);
     d->v = mem_grow(d->v, d->n + 1, sizeof *d->v);
     d->v[d->n++] = x;
 }

@@ -654,7 +654,8 @@ START_TEST(compare_no_rules)
     pfconf_main_parse("smtpd_milters = unix:private/postern-milter\nnon_smtpd_milters = ${smtpd_milters}\n"
                       "milter_default_action = tempfail\nmilter_protocol = 6\n"
                       "smtpd_recipient_restrictions = check_policy_service unix:private/postern-policy\n"
-                      "smtpd_end_of_data_restrictions = check_policy_service unix:/var/spool/postfix/private/postern-policy\n",
+                      "smtpd_end_of_data_restrictions = check_policy_service "
+                      "unix:/var/spool/postfix/private/postern-policy\n",
                       &m);
     struct pfconf_diffs d = { NULL, 0 };
     pfconf_compare(&w, &m, NULL, NULL, &d);
