@@ -12,6 +12,8 @@
  *   posternctl [-c postern.yaml] [-r rules.d] dns TENANT [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] dkim check TENANT
  *   posternctl [-c postern.yaml] scanners [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] postfix-config [--check] [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] queue [--tenant T] [--json]
  *   posternctl [-c postern.yaml] pacing [ACCOUNT] [--json]
  *   posternctl [-c postern.yaml] pacing release ACCOUNT [--all | --count N]
  *   posternctl [-c postern.yaml] [-r rules.d] pacing pause|resume ACCOUNT
