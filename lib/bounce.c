@@ -117,9 +117,9 @@ struct bounce_code {
 static struct bounce_code bounce_code_parse(const char *s, size_t n)
 {
     struct bounce_code c = { { 0, 0, 0 } };
-    const char *p = s, *e = s + n;
-    if (s == NULL || n == 0 || (*p != '2' && *p != '4' && *p != '5'))
+    if (s == NULL || n == 0 || (*s != '2' && *s != '4' && *s != '5'))
         return c;
+    const char *p = s, *e = s + n;
     int v[3] = { *p++ - '0', 0, 0 };
     for (int i = 1; i < 3; i++) {
         if (p == e || *p++ != '.')

@@ -185,7 +185,7 @@ void maillog_ctx_init(struct maillog_ctx *ctx, time_t ref)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->ref = ref;
-    ctx->cache_hour = -1;
+    ctx->cache_hour = INT64_MIN;
 }
 
 static int ml_month(const char *p)
@@ -714,7 +714,9 @@ static enum maillog_kind ml_body(const char *p, const char *e, struct maillog_re
         case MB_REMOVED:
             return MAILLOG_REMOVED;
         case MB_MSGID:
-            if (q < e && *q == '<') {
+            if (q == e)
+                return MAILLOG_TRUNCATED;
+            if (*q == '<') {
                 if (e[-1] != '>' || e - q < 2)
                     return MAILLOG_TRUNCATED;
                 rec->message_id = ml_str(q + 1, e - 1);
@@ -751,6 +753,8 @@ enum maillog_kind maillog_parse(struct maillog_ctx *ctx, const char *line, size_
                                 struct maillog_rec *rec)
 {
     ml_rec_reset(rec);
+    if (line == NULL || len == 0)
+        return rec->kind = MAILLOG_TRUNCATED;
     const char *p = line, *e = line + len;
     if (e > p && e[-1] == '\n')
         e--;

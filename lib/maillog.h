@@ -40,7 +40,11 @@
  * fields and TEXT filled in.  A line that ends before its fields do, where
  * everything read so far is consistent, is MAILLOG_TRUNCATED; a line that is
  * not a syslog line of a Postfix program is MAILLOG_FOREIGN (a control byte
- * in the header, e.g. NUL, makes it foreign; in TEXT it is kept). */
+ * in the header, e.g. NUL, makes it foreign; in TEXT it is kept).  An empty
+ * line is TRUNCATED.  Cuts the log cannot show: a delivery line cut right
+ * after a ')' inside REPLY (read with a shorter REPLY), a bare message-id
+ * without angle brackets, a notification's queue ID cut to 6 or more
+ * characters, smtpd's optional sasl_* attributes. */
 #ifndef POSTERN_MAILLOG_H
 #define POSTERN_MAILLOG_H
 #include <stdbool.h>
@@ -92,7 +96,7 @@ struct maillog_ctx {
     bool tz_fixed;            /* true: local time is UTC + tz_offset */
     long tz_offset;           /* seconds east of UTC, when tz_fixed */
     /* cache of the process time zone's offset (tz_fixed false) */
-    int64_t cache_hour;       /* local time as if UTC, / 3600; -1: empty */
+    int64_t cache_hour;       /* local time as if UTC, / 3600; INT64_MIN: empty */
     long cache_offset;
 };
 
