@@ -105,6 +105,26 @@ int ctl_scanners(struct ctl *c, int argc, char **argv);
 /* A duration for people: "3 min 20 s", "2 h", "< 1 s" (the two largest
  * units). */
 void ctl_duration(int64_t secs, char *out, size_t size);
+/* ctl_attr.c: whose a message in Postfix's queue or log is: the
+ * milter's audit record of its queue ID (a submission: tenant and
+ * account; a record naming only a tenant: inbound mail, nobody's), else
+ * the sender's tenant and account by the rules, else "-". */
+struct ctl_attr {
+    char *tenant, *account;    /* NULL: no milter record names them */
+    bool inbound;              /* a record names a (receiving) tenant without an account */
+};
+/* postern-milter's store, read-only, when there is one; NULL (after a
+ * warning when it exists but cannot be read) otherwise. */
+struct store *ctl_attr_open(struct ctl *c);
+/* Fold the milter's records of queue_id into a (s NULL: nothing). */
+bool ctl_attr_lookup(struct store *s, const char *queue_id, struct ctl_attr *a, struct buf *err);
+/* The tenant and account (pointing into a or the rules; "-" for none). */
+void ctl_attr_resolve(const struct rules *r, const struct ctl_attr *a, const char *sender, const char **tenant,
+                      const char **account);
+void ctl_attr_free(struct ctl_attr *a);
+/* ctl_bounces.c: bounces and deferrals by class, tenant and receiving
+ * domain, from the ingested mail log */
+int ctl_bounces(struct ctl *c, int argc, char **argv);
 /* ctl_postfix.c: the main.cf and master.cf lines the rules need, and
  * with --check their differences from the running Postfix */
 int ctl_postfix_config(struct ctl *c, int argc, char **argv);
@@ -115,5 +135,10 @@ int ctl_pacing(struct ctl *c, int argc, char **argv);
 int ctl_pacing_release(struct ctl *c, int argc, char **argv);
 int ctl_pacing_pause(struct ctl *c, int argc, char **argv);
 int ctl_pacing_resume(struct ctl *c, int argc, char **argv);
+/* ctl_maillog.c: ingest's mail-log part: read the n files (with follow
+ * and none, /var/log/mail.log) from where the last run stopped into
+ * <state_dir>/maillog.sqlite; with follow, go on reading what is appended
+ * (rotation followed) until SIGINT or SIGTERM.  The exit status. */
+int ctl_maillog_ingest(struct ctl *c, bool follow, int n, char **paths);
 
 #endif

@@ -27,12 +27,6 @@
 
 enum { QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD, QUEUE_OTHER, QUEUE_NCOUNTS };
 
-/* A message's tenant and account as the milter recorded them. */
-struct queue_attr {
-    char *tenant, *account;    /* NULL: no record names them */
-    bool inbound;              /* a record names a (receiving) tenant without an account */
-};
-
 /* One line of the table. */
 struct queue_row {
     char *tenant, *account;
@@ -40,68 +34,21 @@ struct queue_row {
     int64_t oldest;            /* arrival time of its oldest message, Unix seconds */
 };
 
-static bool queue_set(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
-/* Fold a milter record into a. */
-static void queue_attr_add(struct queue_attr *a, const struct audit_rec *r)
-{
-    if (strcmp(r->component, "milter") != 0 || !queue_set(r->tenant))
-        return;
-    if (!queue_set(r->account)) {
-        a->inbound = true;
-    } else if (a->tenant == NULL) {
-        a->tenant = mem_strdup(r->tenant);
-        a->account = mem_strdup(r->account);
-    }
-}
-
-static bool queue_one_cb(const struct audit_rec *r, void *arg)
-{
-    struct queue_attr *a = arg;
-    queue_attr_add(a, r);
-    return a->tenant == NULL;
-}
-
 /* Fill at[] (one per message of l) from the audit trail in s: one query
  * per message through the queue_id index, in one read transaction.
  * Measured with 50,000 queued messages and 2 million records: about 6 us
  * a message, whatever the age of the queue, where one pass over the
  * records since the oldest arrival reads every record of that time (3 s
  * for two days of them). */
-static bool queue_audit(struct store *s, const struct postq_list *l, struct queue_attr *at, struct buf *err)
+static bool queue_audit(struct store *s, const struct postq_list *l, struct ctl_attr *at, struct buf *err)
 {
     if (!store_begin(s, false, err))
         return false;
     bool ok = true;
-    for (size_t i = 0; ok && i < l->n; i++) {
-        struct audit_filter f = { .queue_id = l->v[i].queue_id };
-        ok = audit_query(s, &f, queue_one_cb, &at[i], err);
-    }
+    for (size_t i = 0; ok && i < l->n; i++)
+        ok = ctl_attr_lookup(s, l->v[i].queue_id, &at[i], err);
     store_rollback(s);
     return ok;
-}
-
-/* postern-milter's store, read-only, when there is one; NULL (after a
- * warning when it exists but cannot be read) otherwise. */
-static struct store *queue_milter_open(struct ctl *c)
-{
-    struct buf path;
-    buf_init(&path);
-    buf_printf(&path, "%s/%s", c->conf.state_dir, ctl_milter_state.store_file);
-    struct store *s = NULL;
-    if (access(path.data, F_OK) == 0) {
-        c->state = &ctl_milter_state;
-        s = ctl_store_open(c, false);
-        c->state = NULL;
-        if (s == NULL)
-            fputs("posternctl: warning: without postern-milter's audit trail, messages are attributed by "
-                  "their sender only\n", stderr);
-    }
-    buf_free(&path);
-    return s;
 }
 
 static int queue_column(const char *queue_name)
@@ -149,7 +96,7 @@ static int queue_row_cmp(const void *a, const void *b)
  * NULL) and count it in its row; only tenant's when tenant is not NULL.
  * Returns the rows sorted by tenant and account (*n of them). */
 static struct queue_row **queue_rows(const struct rules *r, const struct postq_list *l,
-                                     const struct queue_attr *at, const char *tenant, size_t *n)
+                                     const struct ctl_attr *at, const char *tenant, size_t *n)
 {
     struct hmap rows;
     hmap_init(&rows);
@@ -157,18 +104,8 @@ static struct queue_row **queue_rows(const struct rules *r, const struct postq_l
     *n = 0;
     for (size_t i = 0; i < l->n; i++) {
         const struct postq_msg *m = &l->v[i];
-        const char *t = "-", *a = "-";
-        if (at != NULL && at[i].tenant != NULL) {
-            t = at[i].tenant;
-            a = at[i].account;
-        } else if (at == NULL || !at[i].inbound) {
-            const struct tenant *st = rules_find_sender_tenant(r, m->sender);
-            if (st != NULL) {
-                const struct account *acc = rules_find_account(r, m->sender);
-                t = st->name;
-                a = acc != NULL && acc->tenant == st ? acc->name : "*";
-            }
-        }
+        const char *t, *a;
+        ctl_attr_resolve(r, at != NULL ? &at[i] : NULL, m->sender, &t, &a);
         if (tenant != NULL && strcmp(t, tenant) != 0)
             continue;
         struct queue_row *row = queue_row(&rows, t, a, &v, n);
@@ -309,16 +246,14 @@ int ctl_queue(struct ctl *c, int argc, char **argv)
     if (l.skipped > 0)
         fprintf(stderr, "posternctl: warning: %zu line%s of \"postqueue -j\" %s not a message: not counted\n",
                 l.skipped, l.skipped == 1 ? "" : "s", l.skipped == 1 ? "is" : "are");
-    struct queue_attr *at = NULL;
-    struct store *s = l.n > 0 ? queue_milter_open(c) : NULL;
+    struct ctl_attr *at = NULL;
+    struct store *s = l.n > 0 ? ctl_attr_open(c) : NULL;
     if (s != NULL) {
         at = mem_array(l.n, sizeof *at);
         if (!queue_audit(s, &l, at, &err)) {
             fprintf(stderr, "posternctl: warning: messages attributed by their sender only: %s\n", err.data);
-            for (size_t i = 0; i < l.n; i++) {
-                mem_free(at[i].tenant);
-                mem_free(at[i].account);
-            }
+            for (size_t i = 0; i < l.n; i++)
+                ctl_attr_free(&at[i]);
             mem_free(at);
             at = NULL;
         }
@@ -342,10 +277,8 @@ int ctl_queue(struct ctl *c, int argc, char **argv)
         mem_free(v[i]);
     }
     mem_free(v);
-    for (size_t i = 0; at != NULL && i < l.n; i++) {
-        mem_free(at[i].tenant);
-        mem_free(at[i].account);
-    }
+    for (size_t i = 0; at != NULL && i < l.n; i++)
+        ctl_attr_free(&at[i]);
     mem_free(at);
     postq_list_free(&l);
     rc = 0;

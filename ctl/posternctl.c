@@ -6,7 +6,7 @@
  *   posternctl [-c postern.yaml] config show
  *   posternctl [-c postern.yaml] [-r rules.d] usage [TENANT] [--json] [--at TIME]
  *   posternctl [-c postern.yaml] audit [filters] [--json]
- *   posternctl [-c postern.yaml] ingest
+ *   posternctl [-c postern.yaml] ingest [--follow] [MAILLOG...]
  *   posternctl [-c postern.yaml] [-r rules.d] counters reset TENANT|ACCOUNT ...
  *   posternctl [-c postern.yaml] [-r rules.d] dkim keygen --tenant T --domain D ...
  *   posternctl [-c postern.yaml] [-r rules.d] dns TENANT [--json]
@@ -14,6 +14,7 @@
  *   posternctl [-c postern.yaml] scanners [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] postfix-config [--check] [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] queue [--tenant T] [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] bounces [--tenant T] [--since TIME] [--json]
  *   posternctl [-c postern.yaml] pacing [ACCOUNT] [--json]
  *   posternctl [-c postern.yaml] pacing release ACCOUNT [--all | --count N]
  *   posternctl [-c postern.yaml] [-r rules.d] pacing pause|resume ACCOUNT
@@ -238,30 +239,65 @@ struct store *ctl_store_open_ingested(const struct ctl *c)
     return s;
 }
 
+/* The journal into policyd's store; with mail logs (or --follow) also
+ * Postfix's log into maillog.sqlite (ctl_maillog.c), where a missing
+ * policyd store is no error. */
 static int ctl_ingest(struct ctl *c, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    static const struct option opts[] = {
+        { "follow", no_argument, NULL, 'f' },       { "config", required_argument, NULL, 'c' },
+        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    bool follow = false;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
+        if (ch == 'f') {
+            follow = true;
+        } else if (ch == 'h') {
+            printf("usage: posternctl %s\n", c->usage);
+            return 0;
+        } else if (!ctl_common_option(c, ch, optarg)) {
+            return ctl_bad_usage(c);
+        }
+    }
+    bool maillog = follow || optind < argc;
     if (ctl_load_conf(c) != 0)
         return 1;
+    int rc = 0;
+    struct buf path;
+    buf_init(&path);
+    buf_printf(&path, "%s/%s", c->conf.state_dir, ctl_state(c)->store_file);
+    bool policyd = access(path.data, F_OK) == 0 || errno != ENOENT;
+    buf_free(&path);
+    if (maillog && !policyd)
+        return ctl_maillog_ingest(c, follow, argc - optind, argv + optind);
     bool write = ctl_store_writable(c);
     struct store *s = ctl_store_open(c, write);   /* a missing store: said there */
-    if (s == NULL)
-        return 1;
-    if (!write) {
+    if (s == NULL) {
+        rc = 1;
+    } else if (!write) {
         fprintf(stderr, "posternctl: cannot write the state in %s: run posternctl as root or as the "
                         "daemon's user to ingest the journal\n", c->conf.state_dir);
-        store_close(s);
-        return 1;
+        rc = 1;
+    } else {
+        size_t n = 0;
+        int64_t through = 0;
+        if (ctl_journal_ingest(c, s, &n, &through))
+            printf("ingested %zu decision%s; the store holds the journal through id %lld\n", n,
+                   n == 1 ? "" : "s", (long long)through);
+        else
+            rc = 1;
     }
-    size_t n = 0;
-    int64_t through = 0;
-    bool ok = ctl_journal_ingest(c, s, &n, &through);
-    if (ok)
-        printf("ingested %zu decision%s; the store holds the journal through id %lld\n", n, n == 1 ? "" : "s",
-               (long long)through);
-    store_close(s);
-    return ok ? 0 : 1;
+    if (s != NULL)
+        store_close(s);
+    if (maillog) {
+        fflush(stdout);
+        int r = ctl_maillog_ingest(c, follow, argc - optind, argv + optind);
+        if (r != 0)
+            rc = r;
+    }
+    return rc;
 }
 
 /* --- time arguments ---------------------------------------------------------- */
@@ -526,7 +562,7 @@ static const struct ctl_cmd ctl_cmds[] = {
       "audit [--sender A] [--recipient A] [--tenant T] [--account A] [--queue-id Q] "
       "[--since TIME] [--until TIME] [--limit N] [--json]",
       ctl_audit_search },
-    { "ingest", NULL, 0, 0, "ingest", ctl_ingest },
+    { "ingest", NULL, -1, -1, "ingest [--follow] [MAILLOG...]", ctl_ingest },
     { "counters", "reset", -1, -1,
       "counters reset TENANT|ACCOUNT|TENANT:ACCOUNT [--window minute|hour|day|week|month] "
       "[--yes] [--json] [--at TIME] [--timeout SECONDS]",
@@ -540,6 +576,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     { "scanners", NULL, -1, -1, "scanners [--json]", ctl_scanners },
     { "postfix-config", NULL, -1, -1, "postfix-config [--check] [--json]", ctl_postfix_config },
     { "queue", NULL, -1, -1, "queue [--tenant T] [--json]", ctl_queue },
+    { "bounces", NULL, -1, -1, "bounces [--tenant T] [--since TIME] [--json]", ctl_bounces },
     /* "pacing" without a subcommand last: the others match first */
     { "pacing", "release", -1, -1, "pacing release ACCOUNT [--all | --count N]", ctl_pacing_release },
     { "pacing", "pause", -1, -1, "pacing pause ACCOUNT", ctl_pacing_pause },

@@ -107,6 +107,37 @@ static const char *const store_migrations[] = {
     "CREATE INDEX pace_account_ready ON pace_account(last_release_ns, account)"
     " WHERE paused = 0 AND held > claimed;"
     "PRAGMA user_version = 4;",
+    /* 5: Postfix's mail log as posternctl ingest reads it (maillog.h), in
+     * state_dir/maillog.sqlite: one row per event of a message, unique so
+     * that a line read twice (the same file again, a rotated copy, a
+     * duplicated line) adds nothing; and each file read through where */
+    "CREATE TABLE maillog_event ("
+    " id INTEGER PRIMARY KEY,"
+    " time_us INTEGER NOT NULL,"
+    " queue_id TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " service TEXT NOT NULL DEFAULT '',"
+    " rcpt TEXT NOT NULL DEFAULT '',"
+    " orig_rcpt TEXT,"
+    " relay TEXT,"
+    " delay_us INTEGER,"
+    " dsn TEXT,"
+    " status TEXT NOT NULL DEFAULT '',"
+    " reply TEXT,"
+    " sender TEXT,"
+    " detail TEXT,"
+    " UNIQUE (queue_id, time_us, kind, rcpt, status));"
+    "CREATE INDEX maillog_event_rcpt ON maillog_event(rcpt, time_us) WHERE rcpt != '';"
+    "CREATE INDEX maillog_event_time ON maillog_event(time_us);"
+    "CREATE TABLE maillog_file ("
+    " path TEXT PRIMARY KEY,"
+    " dev INTEGER NOT NULL,"
+    " ino INTEGER NOT NULL,"
+    " head TEXT NOT NULL,"
+    " offset INTEGER NOT NULL,"
+    " lines INTEGER NOT NULL DEFAULT 0,"
+    " updated_us INTEGER NOT NULL);"
+    "PRAGMA user_version = 5;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof store_migrations / sizeof store_migrations[0]))
 
