@@ -125,6 +125,12 @@ void ctl_attr_free(struct ctl_attr *a);
 /* ctl_bounces.c: bounces and deferrals by class, tenant and receiving
  * domain, from the ingested mail log */
 int ctl_bounces(struct ctl *c, int argc, char **argv);
+/* ctl_trace.c: the story of a message, or of the mail to or from an
+ * address: policy decisions, milter actions, delivery attempts */
+int ctl_trace(struct ctl *c, int argc, char **argv);
+/* ctl_stats.c: per tenant and account: submitted, rejected, signed,
+ * held, delivered, bounced, deferred */
+int ctl_stats(struct ctl *c, int argc, char **argv);
 /* ctl_postfix.c: the main.cf and master.cf lines the rules need, and
  * with --check their differences from the running Postfix */
 int ctl_postfix_config(struct ctl *c, int argc, char **argv);

@@ -212,7 +212,6 @@ int ctl_bounces(struct ctl *c, int argc, char **argv)
     const char *tenant = NULL, *since = "1d";
     bool json = false;
     int ch;
-    optind = 1;
     while ((ch = getopt_long(argc, argv, "t:s:jc:r:h", opts, NULL)) != -1) {
         if (ch == 't' && optarg[0] != '\0')
             tenant = optarg;

@@ -15,6 +15,8 @@
  *   posternctl [-c postern.yaml] [-r rules.d] postfix-config [--check] [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] queue [--tenant T] [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] bounces [--tenant T] [--since TIME] [--json]
+ *   posternctl [-c postern.yaml] trace ADDRESS|QUEUE-ID [--since TIME] [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] stats [--tenant T] [--since TIME] [--json]
  *   posternctl [-c postern.yaml] pacing [ACCOUNT] [--json]
  *   posternctl [-c postern.yaml] pacing release ACCOUNT [--all | --count N]
  *   posternctl [-c postern.yaml] [-r rules.d] pacing pause|resume ACCOUNT
@@ -577,6 +579,8 @@ static const struct ctl_cmd ctl_cmds[] = {
     { "postfix-config", NULL, -1, -1, "postfix-config [--check] [--json]", ctl_postfix_config },
     { "queue", NULL, -1, -1, "queue [--tenant T] [--json]", ctl_queue },
     { "bounces", NULL, -1, -1, "bounces [--tenant T] [--since TIME] [--json]", ctl_bounces },
+    { "trace", NULL, -1, -1, "trace ADDRESS|QUEUE-ID [--since TIME] [--json]", ctl_trace },
+    { "stats", NULL, -1, -1, "stats [--tenant T] [--since TIME] [--json]", ctl_stats },
     /* "pacing" without a subcommand last: the others match first */
     { "pacing", "release", -1, -1, "pacing release ACCOUNT [--all | --count N]", ctl_pacing_release },
     { "pacing", "pause", -1, -1, "pacing pause ACCOUNT", ctl_pacing_pause },
