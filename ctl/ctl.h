@@ -100,6 +100,15 @@ int ctl_audit_search(struct ctl *c, int argc, char **argv);
 int ctl_dkim_keygen(struct ctl *c, int argc, char **argv);
 int ctl_dkim_dns(struct ctl *c, int argc, char **argv);
 int ctl_dkim_check(struct ctl *c, int argc, char **argv);
+/* For reputation: add o's addresses to ips (each once); the SPF record
+ * the rules ask of t ("v=spf1 ip4:... -all"), false when t has no
+ * outbound addresses; dkim check's state of key k ("OK", "MISMATCH",
+ * "REVOKED", "BAD", "MISSING", "UNREADABLE", "ERROR") with the
+ * resolver rs, why saying why. */
+struct __res_state;
+void ctl_dkim_ips_add(const struct outbound *o, struct ipaddr **ips, size_t *n);
+bool ctl_dkim_spf_value(const struct tenant *t, struct buf *out);
+const char *ctl_dkim_key_verify(struct __res_state *rs, const struct dkim_key *k, struct buf *why);
 /* ctl_scan.c: scanners. */
 int ctl_scanners(struct ctl *c, int argc, char **argv);
 /* A duration for people: "3 min 20 s", "2 h", "< 1 s" (the two largest
@@ -131,6 +140,9 @@ int ctl_trace(struct ctl *c, int argc, char **argv);
 /* ctl_stats.c: per tenant and account: submitted, rejected, signed,
  * held, delivered, bounced, deferred */
 int ctl_stats(struct ctl *c, int argc, char **argv);
+/* ctl_reputation.c: a tenant's outbound addresses and domains on DNS
+ * block lists, and its SPF, DKIM and DMARC records against the rules */
+int ctl_reputation(struct ctl *c, int argc, char **argv);
 /* ctl_postfix.c: the main.cf and master.cf lines the rules need, and
  * with --check their differences from the running Postfix */
 int ctl_postfix_config(struct ctl *c, int argc, char **argv);

@@ -804,8 +804,8 @@ static void ctl_dkim_rrs_dkim(const struct tenant *t, struct ctl_dkim_rrs *s)
     }
 }
 
-/* Add o's addresses to ips (each once). */
-static void ctl_dkim_ips_add(const struct outbound *o, struct ipaddr **ips, size_t *n)
+/* Add o's addresses to ips (each once); shared with ctl_reputation.c. */
+void ctl_dkim_ips_add(const struct outbound *o, struct ipaddr **ips, size_t *n)
 {
     for (size_t i = 0; o->set && i < o->n_ips; i++) {
         size_t j = 0;
@@ -819,8 +819,9 @@ static void ctl_dkim_ips_add(const struct outbound *o, struct ipaddr **ips, size
 }
 
 /* "v=spf1 ip4:... ip6:... -all" of the tenant's and its accounts' outbound
- * addresses, IPv4 first; false when there is none. */
-static bool ctl_dkim_spf_value(const struct tenant *t, struct buf *out)
+ * addresses, IPv4 first; false when there is none.  Shared with
+ * ctl_reputation.c. */
+bool ctl_dkim_spf_value(const struct tenant *t, struct buf *out)
 {
     struct ipaddr *ips = NULL;
     size_t n = 0;
@@ -1310,6 +1311,14 @@ static int ctl_dkim_key_check(res_state rs, unsigned char *answer, const struct 
     buf_free(&name);
     buf_free(&err);
     return st;
+}
+
+const char *ctl_dkim_key_verify(struct __res_state *rs, const struct dkim_key *k, struct buf *why)
+{
+    unsigned char *answer = mem_alloc(CTL_DKIM_ANSWER_MAX);
+    int st = ctl_dkim_key_check(rs, answer, k, why);
+    mem_free(answer);
+    return ctl_dkim_state_names[st];
 }
 
 /* One line for key k: STATE NAME (active|inactive): why [(rule)]. */

@@ -4,7 +4,8 @@
  * the file it named (dev, ino, the hash of its first line) and how far it
  * was read (maillog_file), so that the next run goes on from there.  A file
  * rotated since (PATH.1 is the file read before) has the rest of PATH.1
- * read first.  The events are INSERT OR IGNORE'd under a UNIQUE key: lines
+ * read first.  The events are INSERT OR IGNORE'd under a UNIQUE key (the
+ * queue ID and a hash of the event's identity, mlog_ukey()): lines
  * read twice add nothing, and a file's offset is written in the
  * transaction of the lines it covers (a crash re-reads, never skips).
  * --follow polls every second until SIGINT or SIGTERM (waited for with
@@ -77,6 +78,35 @@ static int64_t mlog_now_us(void)
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/* FNV-1a 64 of n bytes, on from h (FNV's offset basis to start). */
+static uint64_t mlog_fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+#define MLOG_FNV_BASIS 0xcbf29ce484222325ULL
+
+/* An event's identity within its queue ID (maillog_event.ukey; stored, so
+ * never to change): FNV-1a 64 of time_us (8 bytes, little-endian), then
+ * kind, rcpt and status each followed by a NUL. */
+static int64_t mlog_ukey(int64_t time_us, const char *kind, const char *rcpt, size_t rcpt_len,
+                         const char *status)
+{
+    unsigned char t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = (unsigned char)((uint64_t)time_us >> (8 * i));
+    uint64_t h = mlog_fnv(MLOG_FNV_BASIS, t, sizeof t);
+    h = mlog_fnv(h, kind, strlen(kind) + 1);
+    h = mlog_fnv(h, rcpt, rcpt_len);
+    h = mlog_fnv(h, "", 1);
+    h = mlog_fnv(h, status, strlen(status) + 1);
+    return (int64_t)h;
+}
+
 /* The head of fd: FNV-1a 64 of its first line (with its newline), at most
  * MLOG_HEAD_MAX bytes of it; *partial when no newline was seen in fewer. */
 static bool mlog_head(int fd, char out[17], bool *partial)
@@ -96,11 +126,7 @@ static bool mlog_head(int fd, char out[17], bool *partial)
     const char *nl = memchr(b, '\n', n);
     size_t len = nl ? (size_t)(nl - b) + 1 : n;
     *partial = nl == NULL && n < sizeof b;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)b[i];
-        h *= 0x100000001b3ULL;
-    }
+    uint64_t h = mlog_fnv(MLOG_FNV_BASIS, b, len);
     snprintf(out, 17, "%016" PRIx64, h);
     return true;
 }
@@ -227,24 +253,29 @@ static bool mlog_line(struct mlog *m, struct mlog_file *f, const char *line, siz
         break;
     }
     sqlite3_stmt *st = store_stmt(m->s,
-                                  "INSERT OR IGNORE INTO maillog_event (time_us, queue_id, kind, service, rcpt, "
-                                  "orig_rcpt, relay, delay_us, dsn, status, reply, sender, detail) VALUES "
-                                  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", &m->err);
+                                  "INSERT OR IGNORE INTO maillog_event (time_us, queue_id, ukey, kind, service, "
+                                  "rcpt, orig_rcpt, relay, delay_us, dsn, status, reply, sender, detail) VALUES "
+                                  "(?1, ?2, ?14, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", &m->err);
     if (st == NULL)
         return false;
     buf_reset(&m->detail);
-    sqlite3_bind_int64(st, 1, rec.time * 1000000 + rec.time_us);
-    sqlite3_bind_text(st, 2, rec.qid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, maillog_kind_name(rec.kind), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, rec.service.p ? rec.service.p : "", (int)rec.service.n, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, "", 0, SQLITE_STATIC);
+    int64_t time_us = rec.time * 1000000 + rec.time_us;
+    const char *kind = maillog_kind_name(rec.kind);
     const char *status = maillog_status_name(rec.status);
     if (rec.kind == MAILLOG_EXPIRED && status[0] == '\0')
         status = "expired";
+    struct maillog_str rcpt = { "", 0 };
+    if (rec.kind == MAILLOG_DELIVERY && rec.to.p != NULL)
+        rcpt = rec.to;
+    sqlite3_bind_int64(st, 1, time_us);
+    sqlite3_bind_text(st, 2, rec.qid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, rec.service.p ? rec.service.p : "", (int)rec.service.n, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, rcpt.p, (int)rcpt.n, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, mlog_ukey(time_us, kind, rcpt.p, rcpt.n, status));
     switch (rec.kind) {
     case MAILLOG_DELIVERY:
-        mlog_bind_str(st, 5, rec.to);
         mlog_bind_str(st, 6, rec.orig_to);
         mlog_bind_str(st, 7, rec.relay);
         if (rec.delay_us >= 0)
@@ -487,6 +518,34 @@ failed:
     return 1;
 }
 
+/* The ingest handle's pragmas for a bulk of rebuildable data (the log is
+ * the source of truth; a file's offset is committed with the events it
+ * covers, so a crash of posternctl re-reads the open batch, never skips
+ * it).  synchronous = OFF: no fsync at the WAL's checkpoints, which halves
+ * the wall time (bench/README.md); an OS crash or power loss may then
+ * damage maillog.sqlite, which is rebuilt by deleting it and ingesting the
+ * logs again. */
+static bool mlog_store_tune(struct store *s, struct buf *err)
+{
+    static const char *const pragmas[] = {
+        "PRAGMA synchronous = OFF",
+        "PRAGMA cache_size = -65536",       /* KiB: 64 MiB */
+        "PRAGMA temp_store = MEMORY",
+    };
+    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
+        sqlite3_stmt *st = store_stmt(s, pragmas[i], err);
+        if (st == NULL)
+            return false;
+        enum store_step r;
+        while ((r = store_step(s, st, "setting the ingest pragmas", err)) == STORE_ROW)
+            ;
+        store_stmt_done(st);
+        if (r == STORE_FAIL)
+            return false;
+    }
+    return true;
+}
+
 /* <state_dir>/maillog.sqlite read-write, created when missing (owned by
  * state_dir's owner when root creates it).  NULL after printing why. */
 static struct store *mlog_store_open(const struct ctl *c)
@@ -512,6 +571,11 @@ static struct store *mlog_store_open(const struct ctl *c)
                     fprintf(stderr, "posternctl: warning: cannot give %s to the owner of %s: %s\n", err.data,
                             c->conf.state_dir, strerror(errno));
             }
+    }
+    if (s != NULL && !mlog_store_tune(s, &err)) {
+        fprintf(stderr, "posternctl: %s\n", err.data);
+        store_close(s);
+        s = NULL;
     }
     buf_free(&path);
     buf_free(&err);

@@ -28,6 +28,7 @@
 /* One line of a story. */
 struct trace_ev {
     int64_t time_us;
+    size_t seq;                /* the order found: audit records first, then the log in its order */
     char *source;              /* "policyd", "milter", "ctl", or Postfix's service ("smtp") */
     char *what;                /* the action or the log's kind ("delivery", "queued") */
     char *rcpt;                /* a delivery's recipient, else NULL */
@@ -45,7 +46,8 @@ static void trace_add(struct trace_msg *m, int64_t t, const char *source, const 
                       const char *status, const char *text)
 {
     m->ev = mem_grow(m->ev, m->n + 1, sizeof *m->ev);
-    struct trace_ev *e = &m->ev[m->n++];
+    struct trace_ev *e = &m->ev[m->n];
+    e->seq = m->n++;
     e->time_us = t;
     e->source = mem_strdup(source != NULL ? source : "-");
     e->what = mem_strdup(what != NULL ? what : "-");
@@ -115,7 +117,7 @@ static bool trace_log(struct store *s, struct trace_msg *m, struct buf *err)
 {
     sqlite3_stmt *q = store_stmt(s,
                                  "SELECT time_us, service, kind, rcpt, orig_rcpt, relay, delay_us, dsn, status, "
-                                 "reply, sender, detail FROM maillog_event WHERE queue_id = ?1 ORDER BY time_us",
+                                 "reply, sender, detail FROM maillog_event WHERE queue_id = ?1 ORDER BY time_us, id",
                                  err);
     if (q == NULL)
         return false;
@@ -160,7 +162,9 @@ static bool trace_log(struct store *s, struct trace_msg *m, struct buf *err)
 static int trace_ev_cmp(const void *a, const void *b)
 {
     const struct trace_ev *x = a, *y = b;
-    return x->time_us < y->time_us ? -1 : x->time_us > y->time_us;
+    if (x->time_us != y->time_us)
+        return x->time_us < y->time_us ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq; /* the same second: in the log's order */
 }
 
 /* Each recipient's last delivery attempt: its final state. */
@@ -318,7 +322,8 @@ int ctl_trace(struct ctl *c, int argc, char **argv)
     } else {
         if (ls != NULL) {
             sqlite3_stmt *q = store_stmt(ls,
-                                         "SELECT queue_id FROM maillog_event WHERE rcpt = ?1 AND time_us >= ?2 "
+                                         /* rcpt != '': the partial index on rcpt applies */
+                                         "SELECT queue_id FROM maillog_event WHERE rcpt = ?1 AND rcpt != '' AND time_us >= ?2 "
                                          "ORDER BY time_us",
                                          &err);
             if (q == NULL)

@@ -17,6 +17,7 @@
  *   posternctl [-c postern.yaml] [-r rules.d] bounces [--tenant T] [--since TIME] [--json]
  *   posternctl [-c postern.yaml] trace ADDRESS|QUEUE-ID [--since TIME] [--json]
  *   posternctl [-c postern.yaml] [-r rules.d] stats [--tenant T] [--since TIME] [--json]
+ *   posternctl [-c postern.yaml] [-r rules.d] reputation TENANT [--dnsbl ZONE]... [--dbl ZONE]... [--json]
  *   posternctl [-c postern.yaml] pacing [ACCOUNT] [--json]
  *   posternctl [-c postern.yaml] pacing release ACCOUNT [--all | --count N]
  *   posternctl [-c postern.yaml] [-r rules.d] pacing pause|resume ACCOUNT
@@ -581,6 +582,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     { "bounces", NULL, -1, -1, "bounces [--tenant T] [--since TIME] [--json]", ctl_bounces },
     { "trace", NULL, -1, -1, "trace ADDRESS|QUEUE-ID [--since TIME] [--json]", ctl_trace },
     { "stats", NULL, -1, -1, "stats [--tenant T] [--since TIME] [--json]", ctl_stats },
+    { "reputation", NULL, -1, -1, "reputation TENANT [--dnsbl ZONE]... [--dbl ZONE]... [--json]", ctl_reputation },
     /* "pacing" without a subcommand last: the others match first */
     { "pacing", "release", -1, -1, "pacing release ACCOUNT [--all | --count N]", ctl_pacing_release },
     { "pacing", "pause", -1, -1, "pacing pause ACCOUNT", ctl_pacing_pause },

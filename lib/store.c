@@ -110,11 +110,16 @@ static const char *const store_migrations[] = {
     /* 5: Postfix's mail log as posternctl ingest reads it (maillog.h), in
      * state_dir/maillog.sqlite: one row per event of a message, unique so
      * that a line read twice (the same file again, a rotated copy, a
-     * duplicated line) adds nothing; and each file read through where */
+     * duplicated line) adds nothing; and each file read through where.
+     * The uniqueness key is (queue_id, ukey), ukey a 64-bit hash of the
+     * event's identity (time_us, kind, rcpt, status: ctl_maillog.c), so
+     * that its index is narrow and serves "WHERE queue_id = ?" too; the
+     * time index holds the deliveries only (the bounce and stats reads). */
     "CREATE TABLE maillog_event ("
     " id INTEGER PRIMARY KEY,"
     " time_us INTEGER NOT NULL,"
     " queue_id TEXT NOT NULL,"
+    " ukey INTEGER NOT NULL,"
     " kind TEXT NOT NULL,"
     " service TEXT NOT NULL DEFAULT '',"
     " rcpt TEXT NOT NULL DEFAULT '',"
@@ -126,9 +131,9 @@ static const char *const store_migrations[] = {
     " reply TEXT,"
     " sender TEXT,"
     " detail TEXT,"
-    " UNIQUE (queue_id, time_us, kind, rcpt, status));"
+    " UNIQUE (queue_id, ukey));"
     "CREATE INDEX maillog_event_rcpt ON maillog_event(rcpt, time_us) WHERE rcpt != '';"
-    "CREATE INDEX maillog_event_time ON maillog_event(time_us);"
+    "CREATE INDEX maillog_event_time ON maillog_event(time_us) WHERE kind = 'delivery';"
     "CREATE TABLE maillog_file ("
     " path TEXT PRIMARY KEY,"
     " dev INTEGER NOT NULL,"
