@@ -337,7 +337,9 @@ int ctl_trace(struct ctl *c, int argc, char **argv)
             if (st == STORE_FAIL)
                 goto fail;
         }
-        struct store *as[2] = { ps, ms };
+        /* without the log, the audit trails are searched by sender and
+         * recipient (no index: a scan of the records since --since) */
+        struct store *as[2] = { ls == NULL ? ps : NULL, ls == NULL ? ms : NULL };
         for (int k = 0; k < 2; k++) {
             struct audit_filter fr = { .since_us = since_us, .recipient = addr };
             struct audit_filter fs = { .since_us = since_us, .sender = addr };
