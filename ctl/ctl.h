@@ -157,6 +157,6 @@ int ctl_pacing_resume(struct ctl *c, int argc, char **argv);
  * and none, /var/log/mail.log) from where the last run stopped into
  * <state_dir>/maillog.sqlite; with follow, go on reading what is appended
  * (rotation followed) until SIGINT or SIGTERM.  The exit status. */
-int ctl_maillog_ingest(struct ctl *c, bool follow, int n, char **paths);
+int ctl_maillog_ingest(struct ctl *c, bool follow, bool json, int n, char **paths);
 
 #endif

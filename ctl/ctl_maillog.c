@@ -57,6 +57,7 @@ struct mlog {
     size_t batch;              /* lines in the open transaction */
     bool in_tx;
     struct buf err, detail;
+    bool json;                 /* --json: the reports as JSON lines */
 };
 
 static void mlog_file_init(struct mlog_file *f, const char *path)
@@ -401,8 +402,17 @@ static bool mlog_read(struct mlog *m, struct mlog_file *f, bool final, bool *sto
     return true;
 }
 
-static void mlog_report(const struct mlog_file *f)
+static void mlog_report(const struct mlog *m, const struct mlog_file *f)
 {
+    if (m->json) { /* one JSON object per line: --follow streams them */
+        fputs("{\"path\": ", stdout);
+        ctl_put_json(stdout, f->shown);
+        printf(", \"lines\": %" PRIu64 ", \"stored\": %" PRIu64 ", \"known\": %" PRIu64 ", \"foreign\": %" PRIu64
+               ", \"truncated\": %" PRIu64 "}\n",
+               f->lines, f->stored, f->known, f->foreign, f->truncated);
+        fflush(stdout);
+        return;
+    }
     printf("%s: %" PRIu64 " line%s, %" PRIu64 " event%s stored (%" PRIu64 " already known), %" PRIu64
            " not Postfix's, %" PRIu64 " truncated\n",
            f->shown, f->lines, f->lines == 1 ? "" : "s", f->stored, f->stored == 1 ? "" : "s", f->known,
@@ -434,7 +444,7 @@ static bool mlog_catch_up(struct mlog *m, const struct mlog_file *f, const struc
                 fprintf(stderr, "posternctl: %s: %s\n", old.data, strerror(errno));
             ok = !store_fail;
         } else {
-            mlog_report(&o);
+            mlog_report(m, &o);
         }
     }
     if (o.fd >= 0)
@@ -582,7 +592,7 @@ static struct store *mlog_store_open(const struct ctl *c)
     return s;
 }
 
-int ctl_maillog_ingest(struct ctl *c, bool follow, int n, char **paths)
+int ctl_maillog_ingest(struct ctl *c, bool follow, bool json, int n, char **paths)
 {
     static char *const deflt[] = { (char *)MLOG_DEFAULT };
     if (n == 0) {
@@ -591,6 +601,7 @@ int ctl_maillog_ingest(struct ctl *c, bool follow, int n, char **paths)
     }
     struct mlog m;
     memset(&m, 0, sizeof m);
+    m.json = json;
     m.s = mlog_store_open(c);
     if (m.s == NULL)
         return 1;
@@ -633,7 +644,7 @@ int ctl_maillog_ingest(struct ctl *c, bool follow, int n, char **paths)
             }
             continue;
         }
-        mlog_report(&files[i]);
+        mlog_report(&m, &files[i]);
         live[i] = true;
         nlive++;
     }
@@ -660,7 +671,7 @@ int ctl_maillog_ingest(struct ctl *c, bool follow, int n, char **paths)
             if (live[i]) {
                 mlog_commit(&m, &files[i]);
                 files[i].shown = files[i].path;
-                mlog_report(&files[i]);
+                mlog_report(&m, &files[i]);
             }
     }
     if (follow)

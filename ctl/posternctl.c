@@ -6,7 +6,7 @@
  *   posternctl [-c postern.yaml] config show
  *   posternctl [-c postern.yaml] [-r rules.d] usage [TENANT] [--json] [--at TIME]
  *   posternctl [-c postern.yaml] audit [filters] [--json]
- *   posternctl [-c postern.yaml] ingest [--follow] [MAILLOG...]
+ *   posternctl [-c postern.yaml] ingest [--follow] [--json] [MAILLOG...]
  *   posternctl [-c postern.yaml] [-r rules.d] counters reset TENANT|ACCOUNT ...
  *   posternctl [-c postern.yaml] [-r rules.d] dkim keygen --tenant T --domain D ...
  *   posternctl [-c postern.yaml] [-r rules.d] dns TENANT [--json]
@@ -248,15 +248,18 @@ struct store *ctl_store_open_ingested(const struct ctl *c)
 static int ctl_ingest(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "follow", no_argument, NULL, 'f' },       { "config", required_argument, NULL, 'c' },
+        { "follow", no_argument, NULL, 'f' },       { "json", no_argument, NULL, 'j' },
+        { "config", required_argument, NULL, 'c' },
         { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    bool follow = false;
+    bool follow = false, json = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
         if (ch == 'f') {
             follow = true;
+        } else if (ch == 'j') {
+            json = true;
         } else if (ch == 'h') {
             printf("usage: posternctl %s\n", c->usage);
             return 0;
@@ -274,7 +277,7 @@ static int ctl_ingest(struct ctl *c, int argc, char **argv)
     bool policyd = access(path.data, F_OK) == 0 || errno != ENOENT;
     buf_free(&path);
     if (maillog && !policyd)
-        return ctl_maillog_ingest(c, follow, argc - optind, argv + optind);
+        return ctl_maillog_ingest(c, follow, json, argc - optind, argv + optind);
     bool write = ctl_store_writable(c);
     struct store *s = ctl_store_open(c, write);   /* a missing store: said there */
     if (s == NULL) {
@@ -286,17 +289,19 @@ static int ctl_ingest(struct ctl *c, int argc, char **argv)
     } else {
         size_t n = 0;
         int64_t through = 0;
-        if (ctl_journal_ingest(c, s, &n, &through))
+        if (!ctl_journal_ingest(c, s, &n, &through))
+            rc = 1;
+        else if (json)
+            printf("{\"journal\": {\"ingested\": %zu, \"through\": %lld}}\n", n, (long long)through);
+        else
             printf("ingested %zu decision%s; the store holds the journal through id %lld\n", n,
                    n == 1 ? "" : "s", (long long)through);
-        else
-            rc = 1;
     }
     if (s != NULL)
         store_close(s);
     if (maillog) {
         fflush(stdout);
-        int r = ctl_maillog_ingest(c, follow, argc - optind, argv + optind);
+        int r = ctl_maillog_ingest(c, follow, json, argc - optind, argv + optind);
         if (r != 0)
             rc = r;
     }
@@ -565,7 +570,7 @@ static const struct ctl_cmd ctl_cmds[] = {
       "audit [--sender A] [--recipient A] [--tenant T] [--account A] [--queue-id Q] "
       "[--since TIME] [--until TIME] [--limit N] [--json]",
       ctl_audit_search },
-    { "ingest", NULL, -1, -1, "ingest [--follow] [MAILLOG...]", ctl_ingest },
+    { "ingest", NULL, -1, -1, "ingest [--follow] [--json] [MAILLOG...]", ctl_ingest },
     { "counters", "reset", -1, -1,
       "counters reset TENANT|ACCOUNT|TENANT:ACCOUNT [--window minute|hour|day|week|month] "
       "[--yes] [--json] [--at TIME] [--timeout SECONDS]",

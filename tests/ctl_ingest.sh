@@ -136,6 +136,12 @@ expect "the file's row: offset before the unfinished line" test \
 run 0 "second ingest" ingest "$log"
 expect "second ingest: nothing new" has "$out" "^$log: 0 lines, 0 events stored \(0 already known\), 0 not Postfix's, 0 truncated$"
 expect "second ingest: still 14 events" test "$(sql "SELECT count(*) FROM maillog_event")" -eq 14
+run 0 "--json" ingest --json "$log"
+expect "--json: one object per file, the counts" python3 -c '
+import json, sys
+v = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if v == [{"path": sys.argv[2], "lines": 0, "stored": 0, "known": 0, "foreign": 0, "truncated": 0}] else 1)
+' "$out" "$log"
 
 # --- appended to, then rotated ------------------------------------------------------
 cat >>"$log" <<EOF
