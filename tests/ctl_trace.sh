@@ -4,7 +4,8 @@
 # (RFC 3339 timestamps of the last hour) is read with "posternctl ingest
 # LOG", and postern-milter's audit records are added to its store with
 # sqlite3 (the store created by "posternctl pacing pause", so that its
-# schema is the code's).  Checks: by queue ID, the milter's signature and
+# schema is the code's; postern-policyd's store a copy of it).  Checks: by
+# queue ID, policyd's decision at the end of the data, the milter's signature and
 # hold, qmgr's queueing, a deferral with the receiver's reply, then the
 # delivery with its 250, in time order, final "delivered"; by address, the
 # messages to it (a bounce: final "bounced" with the 550 reply); a
@@ -96,11 +97,19 @@ audit() { # audit QUEUE-ID MINUTES-AGO ACTION REASON
 }
 audit 1A2B3C4D5E 50 sign 'd=acme.example s=s1'
 audit 1A2B3C4D5E 50 hold 'held: account acme/news@acme.example is paced'
+# postern-policyd's decision at the end of the data: its store has the
+# same schema (lib/store.c), taken from the milter's before its rows
+rm -f "$state/policyd.sqlite"
+sqlite3 -batch "$milter" "VACUUM INTO '$state/policyd.sqlite'"
+sqlite3 -batch "$state/policyd.sqlite" "DELETE FROM audit; INSERT INTO audit (time_us, component, tenant, account,
+    sender, queue_id, stage, action, reason, rule) VALUES ($(date -u -d '-51 min' +%s) * 1000000, 'policyd', 'acme',
+    'news@acme.example', 'news@acme.example', '1A2B3C4D5E', 'eom', 'DUNNO', 'within the quotas', 'limits.messages')"
 
 check "trace by queue ID: exit 0" run 0 trace 1A2B3C4D5E
 check "... the message" has '^message 1A2B3C4D5E$'
-check "... the milter's signature and hold, queued, the deferral with its reply, the delivery, removed, in order" \
-    order ' milter +sign ' ' milter +hold ' 'postfix/qmgr +queued +from=<news@acme.example>' \
+check "... policyd's decision, the milter's signature and hold, queued, the deferral with its reply, the delivery, removed, in order" \
+    order ' policyd +DUNNO .*rule=limits.messages' ' milter +sign ' ' milter +hold ' \
+    'postfix/qmgr +queued +from=<news@acme.example>' \
     'postfix/smtp +delivery .*status=deferred .*reply="host mx.mail.example\[192.0.2.10\] said: 450 4.2.0 Greylisted' \
     'postfix/smtp +delivery .*status=sent .*reply="250 2.0.0 Ok: queued as 77AA88"' 'postfix/qmgr +removed'
 check "... final: delivered" has '^  final: <reader@mail.example> delivered$'
@@ -120,7 +129,7 @@ v = json.load(open(sys.argv[1]))
 ev = v[0]["events"]
 t = [e["time_us"] for e in ev]
 ok = len(v) == 1 and v[0]["queue_id"] == "1A2B3C4D5E" and t == sorted(t) and \
-     [e["what"] for e in ev][:2] == ["sign", "hold"] and \
+     [e["what"] for e in ev][:3] == ["DUNNO", "sign", "hold"] and \
      any(e["what"] == "delivery" and e["status"] == "sent" and e["rcpt"] == "reader@mail.example" for e in ev)
 sys.exit(0 if ok else 1)' "$tmp/out"
 
