@@ -12,21 +12,9 @@
 # Usage: tests/ctl_bounces.sh [BUILD_DIR]  (default: $POSTERN_BUILD, else
 # the directory of $POSTERNCTL, else build/werror).
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -ge 1 ]; then
-    ctl=$1/ctl/posternctl
-elif [ -n "${POSTERN_BUILD:-}" ]; then
-    ctl=$POSTERN_BUILD/ctl/posternctl
-elif [ -n "${POSTERNCTL:-}" ]; then
-    ctl=$POSTERNCTL
-else
-    ctl=$top/build/werror/ctl/posternctl
-fi
-[ -x "$ctl" ] || { echo "ctl_bounces: no $ctl (build first)"; exit 99; }
-command -v python3 >/dev/null || { echo "ctl_bounces: python3 is needed"; exit 77; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=ctl_lib.sh
+. "$(dirname "$0")/ctl_lib.sh"
+ctl_lib_init ctl_bounces "$@"
 state=$tmp/state rules=$tmp/rules.d log=$tmp/mail.log
 mkdir -p "$state" "$rules"
 cat >"$rules/acme.yaml" <<'YAML'
@@ -44,27 +32,6 @@ state_dir: $state
 timezone: UTC
 YAML
 
-passed=0 failed=0
-check() { # check DESCRIPTION CMD...
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        printf 'FAIL: %s\n' "$what"
-        [ -f "$tmp/out" ] && sed 's/^/  out: /' "$tmp/out" | head -20
-        [ -f "$tmp/err" ] && sed 's/^/  err: /' "$tmp/err" | head -5
-    fi
-}
-run() { # run STATUS ARGS...: posternctl -c CONF ARGS, its exit status must be STATUS
-    local want=$1 rc=0
-    shift
-    "$ctl" -c "$conf" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    [ "$rc" = "$want" ]
-}
-has() { grep -qE -- "$1" "$tmp/out"; }
-err_has() { grep -qE -- "$1" "$tmp/err"; }
 
 check "no ingested log yet: exit 1, saying how to read one" run 1 bounces
 check "... the message" err_has 'no mail log ingested at .*posternctl ingest'
@@ -131,5 +98,4 @@ check "bad option: exit 2" run 2 bounces --nope
 check "an operand: exit 2" run 2 bounces acme
 check "a bad --since: exit 2" run 2 bounces --since yesterday-ish
 
-printf 'ctl_bounces: %d passed, %d failed\n' "$passed" "$failed"
-[ "$failed" = 0 ]
+ctl_lib_done

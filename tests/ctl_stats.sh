@@ -16,22 +16,9 @@
 # Usage: tests/ctl_stats.sh [BUILD_DIR]  (default: $POSTERN_BUILD, else
 # the directory of $POSTERNCTL, else build/werror).
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -ge 1 ]; then
-    ctl=$1/ctl/posternctl
-elif [ -n "${POSTERN_BUILD:-}" ]; then
-    ctl=$POSTERN_BUILD/ctl/posternctl
-elif [ -n "${POSTERNCTL:-}" ]; then
-    ctl=$POSTERNCTL
-else
-    ctl=$top/build/werror/ctl/posternctl
-fi
-[ -x "$ctl" ] || { echo "ctl_stats: no $ctl (build first)"; exit 99; }
-command -v sqlite3 >/dev/null || { echo "ctl_stats: sqlite3 is needed"; exit 77; }
-command -v python3 >/dev/null || { echo "ctl_stats: python3 is needed"; exit 77; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=ctl_lib.sh
+. "$(dirname "$0")/ctl_lib.sh"
+ctl_lib_init ctl_stats "$@"
 state=$tmp/state rules=$tmp/rules.d log=$tmp/mail.log
 mkdir -p "$state" "$rules"
 cat >"$rules/acme.yaml" <<'YAML'
@@ -56,27 +43,6 @@ state_dir: $state
 timezone: UTC
 YAML
 
-passed=0 failed=0
-check() { # check DESCRIPTION CMD...
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        printf 'FAIL: %s\n' "$what"
-        [ -f "$tmp/out" ] && sed 's/^/  out: /' "$tmp/out" | head -20
-        [ -f "$tmp/err" ] && sed 's/^/  err: /' "$tmp/err" | head -5
-    fi
-}
-run() { # run STATUS ARGS...: posternctl -c CONF ARGS, its exit status must be STATUS
-    local want=$1 rc=0
-    shift
-    "$ctl" -c "$conf" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-    [ "$rc" = "$want" ]
-}
-has() { grep -qE -- "$1" "$tmp/out"; }
-err_has() { grep -qE -- "$1" "$tmp/err"; }
 row() { # row TENANT ACCOUNT SUBMITTED REJECTED SIGNED HELD DELIVERED BOUNCED DEFERRED
     has "^$1 +$2 +$3 +$4 +$5 +$6 +$7 +$8 +$9\$"
 }
@@ -206,5 +172,4 @@ check "--tenant without a value: exit 2" run 2 stats --tenant
 check "-h: exit 0" run 0 stats -h
 check "... the usage line" has '^usage: posternctl stats'
 
-printf 'ctl_stats: %d passed, %d failed\n' "$passed" "$failed"
-[ "$failed" = 0 ]
+ctl_lib_done
