@@ -356,7 +356,8 @@ int ctl_trace(struct ctl *c, int argc, char **argv)
         if ((ps != NULL && !audit_query(ps, &f, trace_audit_cb, m, &err)) ||
             (ms != NULL && !audit_query(ms, &f, trace_audit_cb, m, &err)) || (ls != NULL && !trace_log(ls, m, &err)))
             goto fail;
-        qsort(m->ev, m->n, sizeof *m->ev, trace_ev_cmp);
+        if (m->n > 1)
+            qsort(m->ev, m->n, sizeof *m->ev, trace_ev_cmp);
     }
     if (json) {
         trace_print_json(msgs, n);

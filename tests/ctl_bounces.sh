@@ -37,7 +37,8 @@ check "no ingested log yet: exit 1, saying how to read one" run 1 bounces
 check "... the message" err_has 'no mail log ingested at .*posternctl ingest'
 
 # the mail log: each message queued (qmgr from=), then its outcome
-t() { date -u -d "-$1 min" +%Y-%m-%dT%H:%M:%S.000000+00:00; }
+now=$(date -u +%s) # every time of the test from this one (a slow run crosses seconds)
+t() { date -u -d "@$((now - $1 * 60))" +%Y-%m-%dT%H:%M:%S.000000+00:00; }
 line() { printf '%s mx postfix/%s\n' "$(t "$1")" "$2"; }
 {
     line 50 'qmgr[100]: 1A2B3C4D5E: from=<news@acme.example>, size=1200, nrcpt=1 (queue active)'

@@ -94,7 +94,8 @@ mt corp "" A7AAAAAAA7 "" eom quarantine                                # inbound
 audit milter 50 ctl acme news@acme.example A6AAAAAAA6 "" release released   # not the milter's
 
 # the mail log: each message queued (qmgr from=), then its outcomes
-t() { date -u -d "-$1 min" +%Y-%m-%dT%H:%M:%S.000000+00:00; }
+now=$now_s # every time of the test from this one (a slow run crosses seconds)
+t() { date -u -d "@$((now - $1 * 60))" +%Y-%m-%dT%H:%M:%S.000000+00:00; }
 line() { printf '%s mx postfix/%s\n' "$(t "$1")" "$2"; }
 dl() { # dl AGE QID RCPT DSN STATUS REPLY
     line "$1" "smtp[101]: $2: to=<$3>, relay=mx.example[192.0.2.10]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=$4, status=$5 ($6)"

@@ -259,8 +259,8 @@ check "counters reset --window with a bad unit is a usage error (2)" test $? -eq
 
 run ingest
 check "ingest without a journal" has '^ingested 0 decisions; the store holds the journal through id 0$'
-run ingest stray
-check "ingest with an argument is a usage error (2)" test $? -eq 2
+run ingest "$tmp/no-such-log"
+check "ingest of a mail log that does not exist: exit 1" test $? -eq 1
 
 # --- with postern-policyd running -------------------------------------------------
 dstate=$tmp/dstate
