@@ -6,7 +6,11 @@
  * ctl_usage.c the counter commands; ctl_audit.c the audit search;
  * ctl_dkim.c the DKIM keys and the DNS records of a tenant; ctl_scan.c
  * whether the scanners answer; ctl_pace.c the schedule of pacing mode
- * hold (list, release, pause, resume). */
+ * hold (list, release, pause, resume); ctl_postfix.c the Postfix
+ * configuration the rules need (postfix-config); ctl_maillog.c Postfix's
+ * log read into maillog.sqlite (ingest MAILLOG); ctl_attr.c whose a
+ * message is; ctl_queue.c, ctl_bounces.c, ctl_trace.c, ctl_stats.c and
+ * ctl_reputation.c the operator's reports on Postfix's side. */
 #ifndef POSTERN_CTL_H
 #define POSTERN_CTL_H
 #include <stdbool.h>
