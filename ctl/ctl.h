@@ -115,6 +115,15 @@ bool ctl_dkim_spf_value(const struct tenant *t, struct buf *out);
 const char *ctl_dkim_key_verify(struct __res_state *rs, const struct dkim_key *k, struct buf *why);
 /* ctl_scan.c: scanners. */
 int ctl_scanners(struct ctl *c, int argc, char **argv);
+/* A store just created under dir by root belongs to dir's owner (the
+ * daemon's user), who must write it: path and its -wal/-shm files are
+ * given to it (a warning when that fails). */
+void ctl_store_give(const char *dir, const char *path);
+/* The options of a report (bounces, stats): --tenant T, --since TIME
+ * (default 1d, into *since_us), --json, -c, -r, -h; no operand; the
+ * config loaded.  -1 to go on; else the exit status (0 after -h, 1 when
+ * the config fails, 2 on bad usage or a bad --since, said). */
+int ctl_report_opts(struct ctl *c, int argc, char **argv, const char **tenant, int64_t *since_us, bool *json);
 /* A duration for people: "3 min 20 s", "2 h", "< 1 s" (the two largest
  * units). */
 void ctl_duration(int64_t secs, char *out, size_t size);

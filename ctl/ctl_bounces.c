@@ -7,7 +7,6 @@
  * "queue" (ctl_attr.c): the milter's audit record of its queue ID, else
  * its sender (qmgr's from=, also in the log) by the rules. */
 #include <ctype.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +17,6 @@
 #include "bounce.h"
 #include "ctl.h"
 #include "hmap.h"
-#include "ptime.h"
 
 #define BOUNCES_STORE_FILE "maillog.sqlite"
 #define BOUNCES_EXAMPLE_MAX 120 /* characters of the example reply in the table */
@@ -203,42 +201,15 @@ static bool bounces_collect(struct store *s, struct store *ms, const struct rule
 
 int ctl_bounces(struct ctl *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "tenant", required_argument, NULL, 't' }, { "since", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
-        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *tenant = NULL, *since = "1d";
-    bool json = false;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "t:s:jc:r:h", opts, NULL)) != -1) {
-        if (ch == 't' && optarg[0] != '\0')
-            tenant = optarg;
-        else if (ch == 's')
-            since = optarg;
-        else if (ch == 'j')
-            json = true;
-        else if (ch == 'h')
-            return printf("usage: posternctl %s\n", c->usage), 0;
-        else if (!ctl_common_option(c, ch, optarg))
-            return ctl_bad_usage(c);
-    }
-    if (optind != argc)
-        return ctl_bad_usage(c);
-    if (ctl_load_conf(c) != 0)
-        return 1;
+    const char *tenant;
+    int64_t since_us;
+    bool json;
+    int st = ctl_report_opts(c, argc, argv, &tenant, &since_us, &json);
+    if (st >= 0)
+        return st;
     struct buf err, path;
     buf_init(&err);
     buf_init(&path);
-    struct clock wall = clock_system();
-    int64_t now_us = clock_now_us(&wall), since_us;
-    if (!ctl_time_parse(since, now_us, &since_us, &err)) {
-        fprintf(stderr, "posternctl: --since: %s\n", err.data);
-        buf_free(&err);
-        buf_free(&path);
-        return 2;
-    }
     int rc = 1;
     struct rules *r = ctl_load_rules(c, true);
     struct store *s = NULL, *ms = NULL;
@@ -273,9 +244,12 @@ int ctl_bounces(struct ctl *c, int argc, char **argv)
         qsort(v, n, sizeof *v, bounces_cmp);
     if (json)
         bounces_print_json(v, n);
-    else if (n == 0)
+    else if (n == 0) {
+        char from[48];
+        ctl_time_format((time_t)(since_us / 1000000), from, sizeof from);
         printf("no bounce nor deferral%s%s since %s\n", tenant != NULL ? " of tenant " : "",
-               tenant != NULL ? tenant : "", since);
+               tenant != NULL ? tenant : "", from);
+    }
     else
         bounces_print_text(v, n);
     rc = 0;

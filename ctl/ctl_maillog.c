@@ -570,18 +570,8 @@ static struct store *mlog_store_open(const struct ctl *c)
         fprintf(stderr, "posternctl: cannot create %s: %s: %s\n", path.data, c->conf.state_dir, strerror(errno));
     else if ((s = store_open(path.data, STORE_SYNC_NORMAL, &err)) == NULL)
         fprintf(stderr, "posternctl: %s\n", err.data);
-    if (s != NULL && !exists && geteuid() == 0) {
-        static const char *const sfx[] = { "", "-wal", "-shm" };
-        struct stat sd;
-        if (stat(c->conf.state_dir, &sd) == 0 && sd.st_uid != 0)
-            for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-                buf_reset(&err);
-                buf_printf(&err, "%s%s", path.data, sfx[i]);
-                if (chown(err.data, sd.st_uid, sd.st_gid) != 0 && errno != ENOENT)
-                    fprintf(stderr, "posternctl: warning: cannot give %s to the owner of %s: %s\n", err.data,
-                            c->conf.state_dir, strerror(errno));
-            }
-    }
+    if (s != NULL && !exists)
+        ctl_store_give(c->conf.state_dir, path.data);
     if (s != NULL && !mlog_store_tune(s, &err)) {
         fprintf(stderr, "posternctl: %s\n", err.data);
         store_close(s);

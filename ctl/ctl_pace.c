@@ -24,7 +24,6 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -362,26 +361,6 @@ int ctl_pacing(struct ctl *c, int argc, char **argv)
 
 /* --- the changes: stores, rules, audit ----------------------------------- */
 
-/* A store created here by root belongs to state_dir's owner (the
- * daemon's user), who must write it. */
-static void pace_chown(const char *dir, const char *path)
-{
-    static const char *const sfx[] = { "", "-wal", "-shm" };
-    struct stat sd;
-    if (geteuid() != 0 || stat(dir, &sd) != 0 || sd.st_uid == 0)
-        return;
-    struct buf p;
-    buf_init(&p);
-    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-        buf_reset(&p);
-        buf_printf(&p, "%s%s", path, sfx[i]);
-        if (chown(p.data, sd.st_uid, sd.st_gid) != 0 && errno != ENOENT)
-            fprintf(stderr, "posternctl: warning: cannot give %s to the owner of %s (uid %u): %s\n", p.data,
-                    dir, (unsigned)sd.st_uid, strerror(errno));
-    }
-    buf_free(&p);
-}
-
 /* One of postern-milter's stores under state_dir (st), read-write;
  * created (with its schema) when missing and create.  NULL after
  * printing why, except when it is missing and not create (*missing). */
@@ -416,7 +395,7 @@ static struct store *pace_open_rw(struct ctl *c, const struct ctl_state *st, boo
         if (s == NULL)
             fprintf(stderr, "posternctl: %s\n", err.data);
         else if (!exists)
-            pace_chown(c->conf.state_dir, path.data);
+            ctl_store_give(c->conf.state_dir, path.data);
     }
     buf_free(&path);
     buf_free(&err);

@@ -6,7 +6,6 @@
  * that posternctl ingest read into STATE_DIR/maillog.sqlite, each message
  * attributed as for "queue" and "bounces", ctl_attr.c).  A store that is
  * not there counts nothing (a note on stderr). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,6 @@
 #include "audit.h"
 #include "ctl.h"
 #include "hmap.h"
-#include "ptime.h"
 
 #define STATS_MAILLOG_FILE "maillog.sqlite"
 
@@ -326,42 +324,12 @@ static void stats_free(struct stats *st)
 
 int ctl_stats(struct ctl *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "tenant", required_argument, NULL, 't' }, { "since", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
-        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *tenant = NULL, *since = "1d";
-    bool json = false;
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "t:s:jc:r:h", opts, NULL)) != -1) {
-        if (ch == 't' && optarg[0] != '\0')
-            tenant = optarg;
-        else if (ch == 's')
-            since = optarg;
-        else if (ch == 'j')
-            json = true;
-        else if (ch == 'h')
-            return printf("usage: posternctl %s\n", c->usage), 0;
-        else if (!ctl_common_option(c, ch, optarg))
-            return ctl_bad_usage(c);
-    }
-    if (optind != argc)
-        return ctl_bad_usage(c);
-    if (ctl_load_conf(c) != 0)
-        return 1;
-    struct buf err;
-    buf_init(&err);
-    struct clock wall = clock_system();
-    int64_t now_us = clock_now_us(&wall), since_us;
-    if (!ctl_time_parse(since, now_us, &since_us, &err)) {
-        fprintf(stderr, "posternctl: --since: %s\n", err.data);
-        buf_free(&err);
-        return 2;
-    }
-    buf_free(&err);
+    const char *tenant;
+    int64_t since_us;
+    bool json;
+    int rc = ctl_report_opts(c, argc, argv, &tenant, &since_us, &json);
+    if (rc >= 0)
+        return rc;
     struct rules *r = ctl_load_rules(c, true);
     if (r == NULL)
         return 1;

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -37,6 +38,7 @@
 #include "diag.h"
 #include "grammar.h"
 #include "journal.h"
+#include "ptime.h"
 #include "rules.h"
 #include "rules_load.h"
 
@@ -535,6 +537,64 @@ static int ctl_config_show(struct ctl *c, int argc, char **argv)
     }
     conf_print(&c->conf, stdout);
     return 0;
+}
+
+void ctl_store_give(const char *dir, const char *path)
+{
+    static const char *const sfx[] = { "", "-wal", "-shm" };
+    struct stat sd;
+    if (geteuid() != 0 || stat(dir, &sd) != 0 || sd.st_uid == 0)
+        return;
+    struct buf p;
+    buf_init(&p);
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        buf_reset(&p);
+        buf_printf(&p, "%s%s", path, sfx[i]);
+        if (chown(p.data, sd.st_uid, sd.st_gid) != 0 && errno != ENOENT)
+            fprintf(stderr, "posternctl: warning: cannot give %s to the owner of %s (uid %u): %s\n", p.data,
+                    dir, (unsigned)sd.st_uid, strerror(errno));
+    }
+    buf_free(&p);
+}
+
+int ctl_report_opts(struct ctl *c, int argc, char **argv, const char **tenant, int64_t *since_us, bool *json)
+{
+    static const struct option opts[] = {
+        { "tenant", required_argument, NULL, 't' }, { "since", required_argument, NULL, 's' },
+        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
+        { "rules", required_argument, NULL, 'r' },  { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *since = "1d";
+    int ch;
+    *tenant = NULL;
+    *json = false;
+    while ((ch = getopt_long(argc, argv, "t:s:jc:r:h", opts, NULL)) != -1) {
+        if (ch == 't' && optarg[0] != '\0') {
+            *tenant = optarg;
+        } else if (ch == 's') {
+            since = optarg;
+        } else if (ch == 'j') {
+            *json = true;
+        } else if (ch == 'h') {
+            printf("usage: posternctl %s\n", c->usage);
+            return 0;
+        } else if (!ctl_common_option(c, ch, optarg)) {
+            return ctl_bad_usage(c);
+        }
+    }
+    if (optind != argc)
+        return ctl_bad_usage(c);
+    if (ctl_load_conf(c) != 0)
+        return 1;
+    struct buf err;
+    buf_init(&err);
+    struct clock wall = clock_system();
+    bool ok = ctl_time_parse(since, clock_now_us(&wall), since_us, &err);
+    if (!ok)
+        fprintf(stderr, "posternctl: --since: %s\n", err.data);
+    buf_free(&err);
+    return ok ? -1 : 2;
 }
 
 void ctl_duration(int64_t secs, char *out, size_t size)

@@ -17,18 +17,9 @@
 # Usage: tests/ctl_ingest.sh [BUILD_DIR]  (default: $POSTERN_BUILD, else
 # the directory of $POSTERNCTL, else build/werror).
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -ge 1 ]; then
-    ctl=$1/ctl/posternctl
-elif [ -n "${POSTERN_BUILD:-}" ]; then
-    ctl=$POSTERN_BUILD/ctl/posternctl
-elif [ -n "${POSTERNCTL:-}" ]; then
-    ctl=$POSTERNCTL
-else
-    ctl=$top/build/werror/ctl/posternctl
-fi
-[ -x "$ctl" ] || { echo "ctl_ingest: no $ctl (build first)"; exit 99; }
-command -v sqlite3 >/dev/null || { echo "ctl_ingest: sqlite3 is needed"; exit 77; }
+# shellcheck source=ctl_lib.sh
+. "$(dirname "$0")/ctl_lib.sh"
+ctl_lib_binary ctl_ingest "$@"
 
 tmp=$(mktemp -d)
 follower=

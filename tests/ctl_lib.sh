@@ -2,13 +2,12 @@
 # share, sourced by each: the binary under test, a temporary directory,
 # and the check/run assertions of the scripts written in that style.
 #
-# ctl_lib_init NAME [BUILD_DIR]: sets top (the source tree), ctl (the
-# posternctl to test: BUILD_DIR's, else $POSTERN_BUILD's, else $POSTERNCTL
-# (make check sets it), else build/werror's) and tmp (a directory removed
-# at exit); exits 99 when the binary is missing, 77 (skipped) without
-# sqlite3 or python3.
+# ctl_lib_binary NAME [BUILD_DIR]: sets top (the source tree) and ctl
+# (the posternctl to test: BUILD_DIR's, else $POSTERN_BUILD's, else
+# $POSTERNCTL (make check sets it), else build/werror's); exits 99 when the
+# binary is missing, 77 (skipped) without sqlite3 or python3.
 # shellcheck shell=bash
-ctl_lib_init() {
+ctl_lib_binary() {
     CTL_LIB_NAME=$1
     top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     if [ $# -ge 2 ]; then
@@ -23,6 +22,12 @@ ctl_lib_init() {
     [ -x "$ctl" ] || { echo "$CTL_LIB_NAME: no $ctl (build first)"; exit 99; }
     command -v sqlite3 >/dev/null || { echo "$CTL_LIB_NAME: sqlite3 is needed"; exit 77; }
     command -v python3 >/dev/null || { echo "$CTL_LIB_NAME: python3 is needed"; exit 77; }
+}
+
+# ctl_lib_init NAME [BUILD_DIR]: ctl_lib_binary, and tmp (a directory
+# removed at exit).
+ctl_lib_init() {
+    ctl_lib_binary "$@"
     tmp=$(mktemp -d)
     # shellcheck disable=SC2064 # $tmp is fixed now
     trap "rm -rf '$tmp'" EXIT

@@ -15,21 +15,9 @@
 # Usage: tests/ctl_pacing.sh [BUILD_DIR]  (default: $POSTERN_BUILD, else
 # the directory of $POSTERNCTL, else build/werror).
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -ge 1 ]; then
-    ctl=$1/ctl/posternctl
-elif [ -n "${POSTERN_BUILD:-}" ]; then
-    ctl=$POSTERN_BUILD/ctl/posternctl
-elif [ -n "${POSTERNCTL:-}" ]; then
-    ctl=$POSTERNCTL
-else
-    ctl=$top/build/werror/ctl/posternctl
-fi
-[ -x "$ctl" ] || { echo "ctl_pacing: no $ctl (build first)"; exit 99; }
-command -v sqlite3 >/dev/null || { echo "ctl_pacing: sqlite3 is needed"; exit 77; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=ctl_lib.sh
+. "$(dirname "$0")/ctl_lib.sh"
+ctl_lib_init ctl_pacing "$@"
 state=$tmp/state bin=$tmp/bin rules=$tmp/rules.d pfconf=$tmp/postfix log=$tmp/commands.log
 mkdir -p "$state" "$bin" "$rules" "$pfconf"
 : >"$log"

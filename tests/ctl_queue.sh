@@ -15,22 +15,9 @@
 # Usage: tests/ctl_queue.sh [BUILD_DIR]  (default: $POSTERN_BUILD, else
 # the directory of $POSTERNCTL, else build/werror).
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -ge 1 ]; then
-    ctl=$1/ctl/posternctl
-elif [ -n "${POSTERN_BUILD:-}" ]; then
-    ctl=$POSTERN_BUILD/ctl/posternctl
-elif [ -n "${POSTERNCTL:-}" ]; then
-    ctl=$POSTERNCTL
-else
-    ctl=$top/build/werror/ctl/posternctl
-fi
-[ -x "$ctl" ] || { echo "ctl_queue: no $ctl (build first)"; exit 99; }
-command -v sqlite3 >/dev/null || { echo "ctl_queue: sqlite3 is needed"; exit 77; }
-command -v python3 >/dev/null || { echo "ctl_queue: python3 is needed"; exit 77; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=ctl_lib.sh
+. "$(dirname "$0")/ctl_lib.sh"
+ctl_lib_init ctl_queue "$@"
 state=$tmp/state bin=$tmp/bin rules=$tmp/rules.d pfconf=$tmp/postfix queue=$tmp/queue.json
 mkdir -p "$state" "$bin" "$rules" "$pfconf"
 # the fake postqueue: "-c DIR -j" prints $queue; Postfix down when
